@@ -1,0 +1,56 @@
+# ptreactor — the two commands a newcomer needs are `make demo` and `make test`.
+GO       ?= go
+BIN      := bin/ptreactor
+PKGS     := ./...
+FUZZTIME ?= 10s
+
+.PHONY: all build demo test unit deps lint fuzz fuzz-smoke bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/ptreactor
+
+# demo: a server and a client ptreactor, launched as tor launches them, moving bytes.
+demo: build
+	$(GO) run ./bench/cmd/demo -bin $(BIN)
+
+# test: everything CI runs: install the real peers, lint, all tests, every fuzz target briefly.
+test: deps lint unit fuzz-smoke
+
+unit:
+	$(GO) test -count=1 -timeout 45m $(PKGS)
+
+# The tests drive the real peers; a missing one is a failure, so install them here.
+deps:
+	@if ! command -v tor >/dev/null || ! command -v obfs4proxy >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq tor obfs4proxy >/dev/null; \
+	fi
+	@command -v tor >/dev/null && command -v obfs4proxy >/dev/null
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '/_asm/' ); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# fuzz-smoke runs every fuzz target of the tree for a few seconds each (CI does this).
+fuzz-smoke:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '/_asm/'); do \
+		dir=$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+			echo "fuzz $$dir $$t"; \
+			$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$${FUZZ_SMOKE_TIME:-3s} $$dir >/dev/null || \
+			{ $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$${FUZZ_SMOKE_TIME:-3s} $$dir; exit 1; }; \
+		done; \
+	done
+
+# fuzz: the same targets, longer (FUZZTIME each).
+fuzz:
+	$(MAKE) fuzz-smoke FUZZ_SMOKE_TIME=$(FUZZTIME)
+
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem ./codec/... 
+	$(GO) run ./bench/cmd/load -bin $(BIN)
+
+clean:
+	rm -rf bin
