@@ -33,6 +33,10 @@ type Config struct {
 	ORPort         string // TOR_PT_ORPORT, host:port or ""
 	ExtORPort      string // TOR_PT_EXTENDED_SERVER_PORT, host:port or ""
 	AuthCookieFile string // TOR_PT_AUTH_COOKIE_FILE
+	// ORSource, when set, is the range (e.g. 127.0.0.0/8) the source address of connections
+	// to the (Ext)ORPort is chosen from, so a busy bridge is not capped by the ephemeral
+	// ports of one source address. lifecycle sets it from the -orport-source flag.
+	ORSource *net.IPNet
 }
 
 // transports are the transports ptreactor implements, by name.
