@@ -2,16 +2,76 @@
 // connections, the pairing of two connections into a tunnel, backpressure, timeouts and
 // graceful drain. It knows bytes and codecs, not the environment or stdout: lifecycle
 // configures it through Config and the Listen methods.
+//
+// # Shape
+//
+// One gnet engine (a gnet.Client: loops without gnet listeners) runs one event loop per
+// core. Listeners are ordinary net.Listeners served by one goroutine each (accept.go),
+// because gnet stops its whole engine on an accept error such as EMFILE; each accepted
+// conn is handed to the least busy loop. A tunnel (tunnel.go) is two gnet conns on that one
+// loop, the tor end and the network end, with the transport's Wire between them: tor-bound
+// bytes pass Unwrap, network-bound bytes pass Wrap. The outbound conn is dialed off the
+// loop (a goroutine, with a timeout) and enrolled on the inbound conn's loop, so a tunnel
+// is only ever touched by one goroutine and needs no lock. Everything of a tunnel lives in
+// one struct reached from Conn.Context.
+//
+// # Backpressure
+//
+// gnet reads every readable socket and buffers whatever the handler leaves, so the only
+// way to stop reading a socket is to take it off the loop. When the bytes queued toward one
+// end (its gnet outbound buffer plus our own queue) pass highWater, the other end, the
+// source, is paused: its fd is duplicated, then gnet closes its conn, with the end marked
+// so that OnClose tears nothing down. The kernel keeps the socket; its receive buffer fills
+// and TCP flow control pushes back on the sender. A per-loop sweep resumes the source when
+// the sink is below lowWater: the kept fd becomes a net.Conn again and is enrolled on the
+// same loop. This costs nothing on the data path and keeps a stalled tunnel at about
+// highWater plus one read of memory.
+//
+// A conn may only be paused with an empty outbound buffer (gnet drops what a closing conn
+// cannot write at once), so bytes for a paused end wait in the end's own queue, flushed on
+// resume; when that queue itself reaches highWater the end is resumed early. gnet also drops
+// the conn's unread input, so a partial transport frame pending at the pause is copied into
+// the end's carry buffer and joined with the first read after the resume. Resumes happen
+// at the sweep, or sooner when the sink itself has traffic.
+//
+// Why this route: it needs only gnet's public API, costs nothing while bytes flow (the
+// check is one OutboundBuffered call per read), and lets the kernel's TCP flow control do
+// the actual pushing back, so a stalled tunnel holds no more than highWater plus one read
+// in user space. Dropping reads or closing the sink would lose data; buffering without
+// bound is what gnet does by itself. If both
+// directions are stuck (both peers stopped reading and keep sending), a tunnel whose queued
+// bytes pass hardCap, or whose sink accepted nothing for neverDrain while bytes were
+// waiting, is closed and logged.
+//
+// # Closing
+//
+// gnet has no half-close and drops queued bytes on close, so when one end closes, the
+// other end lingers: it is closed only once its outbound buffer is empty (or after
+// lingerMax), and whatever it sends meanwhile is discarded.
+//
+// # Timeouts
+//
+// gnet conns have no deadlines. Every loop has a ticker goroutine that asks the loop, via
+// EventLoop.Execute, to sweep the tunnels that have a deadline, a paused or lingering end,
+// or a congested sink: every sweepFast while anything is paused or lingering, else every
+// sweepSlow.
 package reactor
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
 
 	"github.com/ptreactor/ptreactor/codec"
+	"github.com/ptreactor/ptreactor/codec/obfs4"
 	"github.com/ptreactor/ptreactor/codec/plain"
 )
 
@@ -39,9 +99,11 @@ type Config struct {
 	ORSource *net.IPNet
 }
 
-// transports are the transports ptreactor implements, by name.
+// transports are the transports ptreactor implements, by name. This table is the one place
+// a transport is listed.
 var transports = map[string]codec.Transport{
 	plain.Name: plain.Transport{},
+	obfs4.Name: obfs4.Transport{},
 }
 
 // Lookup returns the transport tor calls name.
@@ -50,30 +112,102 @@ func Lookup(name string) (codec.Transport, bool) {
 	return t, ok
 }
 
+// Limits of the data path. They are variables so that tests can shorten the waits.
+var (
+	highWater  = 512 << 10        // queued bytes toward one end that pause its source
+	lowWater   = 256 << 10        // ...and below which the source is resumed
+	hardCap    = 8 << 20          // queued bytes toward one end that close the tunnel
+	neverDrain = 2 * time.Minute  // a sink that accepts nothing this long is closed
+	lingerMax  = 30 * time.Second // how long a closing end may take to flush
+	sweepFast  = time.Millisecond
+	sweepSlow  = 100 * time.Millisecond
+
+	socksTimeout           = 5 * time.Second  // pt-conformance 38
+	dialBridgeTimeout      = 30 * time.Second // TCP, TOR_PT_PROXY handshake
+	clientHandshakeTimeout = 30 * time.Second // transport handshake after the dial
+	dialTorTimeout         = 15 * time.Second // (Ext)ORPort connect and authentication
+)
+
 // Engine runs the tunnels of one ptreactor process.
 type Engine struct {
-	cfg       Config
+	cfg    Config
+	log    *slog.Logger
+	dialer *dialer
+	ctx    context.Context // cancelled by Close; bounds the dials
+	cancel context.CancelFunc
+
+	startOnce sync.Once
+	startErr  error
+	cli       *gnet.Client
+
 	mu        sync.Mutex
 	listeners []net.Listener
-	done      chan struct{}
-	closeOnce sync.Once
+	loops     map[gnet.EventLoop]*loopState
+	closed    bool
+
+	active     atomic.Int64 // tunnels not yet ended
+	maxTunnels int64        // beyond this, new connections are shed
+	draining   atomic.Bool
+	drained    chan struct{}
+	drainOnce  sync.Once
+	done       chan struct{}
+	closeOnce  sync.Once
+
+	stats stats
 }
 
-// New returns an engine for cfg; listeners are added with ListenClient/ListenServer.
+// New returns an engine for cfg; listeners are added with ListenClient/ListenServer. The
+// event loops start with the first listener.
 func New(cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, done: make(chan struct{})}, nil
+	e := &Engine{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		loops:   make(map[gnet.EventLoop]*loopState),
+		drained: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	d, err := newDialer(&e.cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.dialer = d
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.maxTunnels = tunnelLimit(raiseFileLimit(e.log))
+	return e, nil
+}
+
+// start launches the event loops once.
+func (e *Engine) start() error {
+	e.startOnce.Do(func() {
+		n := runtime.GOMAXPROCS(0)
+		e.cli, e.startErr = gnet.NewClient(&handler{e: e},
+			gnet.WithNumEventLoop(n),
+			gnet.WithLogger(gnetLogger{e.log}),
+			gnet.WithLoadBalancing(gnet.LeastConnections),
+			gnet.WithReadBufferCap(64<<10),
+			gnet.WithWriteBufferCap(64<<10),
+		)
+		if e.startErr == nil {
+			e.startErr = e.cli.Start()
+		}
+		if e.startErr == nil {
+			go e.reportStats()
+		}
+	})
+	return e.startErr
 }
 
 // ListenClient binds a SOCKS5 listener for the client side of transport on addr (port 0:
 // the kernel's choice) and returns the bound address for the CMETHOD line.
 func (e *Engine) ListenClient(transport, addr string) (net.Addr, error) {
-	if _, ok := Lookup(transport); !ok {
+	t, ok := Lookup(transport)
+	if !ok {
 		return nil, ErrUnknownTransport
 	}
-	return e.listen(addr)
+	return e.listen(addr, func() *tunnel { return newClientTunnel(e, t) })
 }
 
 // ListenServer binds the bridge side of transport on addr, with the transport's options,
@@ -87,46 +221,70 @@ func (e *Engine) ListenServer(transport, addr string, opts codec.Args) (net.Addr
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := e.listen(addr)
+	a, err := e.listen(addr, func() *tunnel { return newServerTunnel(e, transport, srv) })
 	if err != nil {
 		return nil, nil, err
 	}
 	return a, srv.Args(), nil
 }
 
-func (e *Engine) listen(addr string) (net.Addr, error) {
+func (e *Engine) listen(addr string, mk func() *tunnel) (net.Addr, error) {
+	if err := e.start(); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
+	if e.closed || e.draining.Load() {
+		e.mu.Unlock()
+		ln.Close()
+		return nil, net.ErrClosed
+	}
 	e.listeners = append(e.listeners, ln)
 	e.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go e.serve(ln, mk)
 	return ln.Addr(), nil
 }
 
 // Drain closes the listeners and lets open tunnels finish; the returned channel is closed
 // when the last tunnel has ended.
 func (e *Engine) Drain() <-chan struct{} {
+	e.draining.Store(true)
 	e.closeListeners()
-	ch := make(chan struct{})
-	close(ch)
-	return ch
+	e.checkDrained()
+	return e.drained
+}
+
+func (e *Engine) checkDrained() {
+	if e.draining.Load() && e.active.Load() == 0 {
+		e.drainOnce.Do(func() { close(e.drained) })
+	}
 }
 
 // Close ends everything at once.
 func (e *Engine) Close() error {
-	e.closeListeners()
-	e.closeOnce.Do(func() { close(e.done) })
+	e.closeOnce.Do(func() {
+		e.closeListeners()
+		e.mu.Lock()
+		e.closed = true
+		e.mu.Unlock()
+		e.cancel()
+		close(e.done)
+		if e.cli != nil {
+			_ = e.cli.Stop()
+			// The loops are gone: the fds of paused ends are ours to close.
+			e.mu.Lock()
+			for _, ls := range e.loops {
+				ls.closeKept()
+			}
+			e.mu.Unlock()
+		}
+		e.draining.Store(true)
+		e.active.Store(0)
+		e.checkDrained()
+	})
 	return nil
 }
 
@@ -137,4 +295,38 @@ func (e *Engine) closeListeners() {
 		ln.Close()
 	}
 	e.listeners = nil
+}
+
+// tunnelEnded is called once per tunnel, on its loop, when both ends are gone.
+func (e *Engine) tunnelEnded() {
+	if e.active.Add(-1) <= 0 {
+		e.checkDrained()
+	}
+}
+
+// stats are counters an operator sees in a periodic summary rather than one line per event.
+type stats struct {
+	dialFailures atomic.Int64
+	shed         atomic.Int64
+	acceptErrors atomic.Int64
+	pauses       atomic.Int64 // sources taken off their loop (not reset by reports)
+}
+
+// reportStats logs, at most once a minute, what went wrong since the last report.
+func (e *Engine) reportStats() {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-tick.C:
+		}
+		if n := e.stats.dialFailures.Swap(0); n > 0 {
+			e.log.Info("outbound connections failed in the last minute", "count", n)
+		}
+		if n := e.stats.shed.Swap(0); n > 0 {
+			e.log.Warn("connections refused for lack of file descriptors in the last minute", "count", n)
+		}
+	}
 }

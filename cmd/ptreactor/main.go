@@ -1,4 +1,50 @@
-// Command ptreactor is a Tor pluggable transport proxy; tor starts it as a managed proxy.
+// Command ptreactor is a Tor pluggable transport proxy; tor starts it as a managed proxy
+// (ClientTransportPlugin / ServerTransportPlugin ... exec /path/to/ptreactor [flags]) and
+// configures it through the environment. The flags below are the only other settings; the
+// conversation with tor is package lifecycle.
 package main
 
-func main() {}
+import (
+	"flag"
+	"os"
+	"runtime/debug"
+
+	"github.com/ptreactor/ptreactor/lifecycle"
+)
+
+// version is set at link time (-ldflags "-X main.version=v1.2.3"); otherwise it comes from
+// the module's build information.
+var version = ""
+
+func main() {
+	var o lifecycle.Options
+	fs := flag.NewFlagSet("ptreactor", flag.ContinueOnError)
+	showVersion := fs.Bool("version", false, "print the version and the cipher variant, then exit")
+	fs.StringVar(&o.LogLevel, "log-level", "notice", "log level: error, warning, notice, info or debug")
+	fs.StringVar(&o.LogFile, "log-file", "", "log file (default: ptreactor.log in TOR_PT_STATE_LOCATION)")
+	fs.BoolVar(&o.UnsafeLogging, "unsafe-logging", false, "do not scrub IP addresses from logs")
+	fs.StringVar(&o.CPU, "cpu", "", "cipher variant: generic, sse2 or avx2 (default: env PTREACTOR_CPU, else chosen by CPU)")
+	fs.StringVar(&o.ORPortSource, "orport-source", "", "CIDR to pick source addresses toward the (Ext)ORPort from")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			os.Exit(lifecycle.ExitClean)
+		}
+		os.Exit(lifecycle.ExitSetup)
+	}
+	o.Args = fs.Args()
+	o.Version = versionString()
+	if *showVersion {
+		os.Exit(lifecycle.PrintVersion(os.Stdout, o))
+	}
+	os.Exit(lifecycle.Run(o))
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

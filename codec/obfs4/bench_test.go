@@ -1,0 +1,63 @@
+package obfs4
+
+import (
+	"testing"
+
+	"github.com/ptreactor/ptreactor/codec"
+)
+
+// BenchmarkHandshake is one full handshake, both sides (keys, MACs, ntor, KDF, reply).
+func BenchmarkHandshake(b *testing.B) {
+	srv := newTestServer(b, nil, nil)
+	for i := 0; i < b.N; i++ {
+		c := clientFor(b, srv, "0", nil)
+		s := srv.NewWire()
+		handshake(b, c, s, 0)
+	}
+}
+
+// BenchmarkServerHandshake is the bridge's share: NewWire (key generation) and the parse
+// of a request and building of the reply.
+func BenchmarkServerHandshake(b *testing.B) {
+	srv := newTestServer(b, nil, nil)
+	reqs := make([][]byte, b.N)
+	for i := range reqs {
+		c := clientFor(b, srv, "0", nil)
+		reqs[i], _ = c.Start(nil)
+	}
+	b.ResetTimer()
+	var out codec.Output
+	for i := 0; i < b.N; i++ {
+		s := srv.NewWire()
+		out.Reply = out.Reply[:0]
+		if _, err := s.Unwrap(reqs[i], &out); err != nil || !s.Ready() {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The data phase must not allocate per call once buffers have grown: the wire adds
+// nothing to the framing's own cost.
+func TestDataPhaseAllocs(t *testing.T) {
+	srv := newTestServer(t, nil, nil)
+	c := clientFor(t, srv, "0", nil)
+	s := srv.NewWire()
+	handshake(t, c, s, 0)
+	msg := make([]byte, 16384)
+	dst := make([]byte, 0, 64<<10)
+	out := codec.Output{Payload: make([]byte, 0, 64<<10)}
+	allocs := testing.AllocsPerRun(100, func() {
+		wire, err := c.Wrap(dst[:0], msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Payload = out.Payload[:0]
+		n, err := s.Unwrap(wire, &out)
+		if err != nil || n != len(wire) || len(out.Payload) != len(msg) {
+			t.Fatal(n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per Wrap+Unwrap", allocs)
+	}
+}

@@ -1,0 +1,230 @@
+package obfs4
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/ptreactor/ptreactor/codec/obfs4/elligator"
+	"github.com/ptreactor/ptreactor/codec/obfs4/framing"
+	"github.com/ptreactor/ptreactor/codec/obfs4/ntor"
+)
+
+// Handshake sizes (obfs4-notes §1).
+const (
+	maxHandshakeLength = 8192
+	reprLength         = elligator.Size
+	markLength         = sha256.Size / 2
+	macLength          = sha256.Size / 2
+	authLength         = ntor.AuthSize
+
+	clientMinHandshakeLength = reprLength + markLength + macLength              // 64
+	serverMinHandshakeLength = reprLength + authLength + markLength + macLength // 96
+
+	// The client pads to at least what the server's reply with its seed frame needs, so
+	// the two messages cannot be told apart by size alone.
+	clientMinPadLength = serverMinHandshakeLength + framing.SeedFrameLength - clientMinHandshakeLength // 77
+	clientMaxPadLength = maxHandshakeLength - clientMinHandshakeLength                                 // 8128
+	serverMinPadLength = 0
+	serverMaxPadLength = maxHandshakeLength - (serverMinHandshakeLength + framing.SeedFrameLength) // 8051
+)
+
+// Handshake failures. A server never tells the peer which one happened.
+var (
+	errMarkNotFound = errors.New("obfs4: handshake mark not found")
+	errBadMAC       = errors.New("obfs4: handshake MAC mismatch")
+	errReplay       = errors.New("obfs4: replayed handshake")
+	errTrailing     = errors.New("obfs4: data after client handshake")
+	errBadAuth      = errors.New("obfs4: ntor AUTH mismatch")
+)
+
+// epochHour is E: the hours since the Unix epoch in decimal, which both MACs cover so that
+// a recorded handshake goes stale.
+func epochHour(t time.Time) []byte {
+	return strconv.AppendInt(nil, t.Unix()/3600, 10)
+}
+
+// mac16 is HMAC-SHA256 keyed with B‖NODEID over the concatenated parts, cut to 16 bytes:
+// the form of every mark and MAC in the handshake.
+func mac16(key []byte, parts ...[]byte) (out [macLength]byte) {
+	m := hmac.New(sha256.New, key)
+	for _, p := range parts {
+		m.Write(p)
+	}
+	var sum [sha256.Size]byte
+	copy(out[:], m.Sum(sum[:0]))
+	return out
+}
+
+// randomPadLength draws a padding length uniformly from [min, max] with crypto/rand, as
+// the peers do: the lengths are what a censor sees first.
+func randomPadLength(min, max int) int {
+	span := uint64(max - min + 1)
+	limit := ^uint64(0) - ^uint64(0)%span // reject above this for an unbiased result
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		if v := binary.LittleEndian.Uint64(b[:]); v < limit {
+			return min + int(v%span)
+		}
+	}
+}
+
+// appendRandom appends n bytes from crypto/rand.
+func appendRandom(dst []byte, n int) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, n)...)
+	rand.Read(dst[start:])
+	return dst
+}
+
+// clientHandshake is the client's side of the handshake: it writes the request and then
+// waits for the reply.
+type clientHandshake struct {
+	key    *bridgeKey
+	macKey []byte
+	kp     *elligator.Keypair
+	epoch  []byte // E as sent; the reply's MAC must use the same one
+}
+
+func newClientHandshake(key *bridgeKey) (*clientHandshake, error) {
+	kp, err := elligator.GenerateKeypair(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return &clientHandshake{key: key, macKey: key.macKey(), kp: kp}, nil
+}
+
+// appendRequest appends X' ‖ P_C ‖ M_C ‖ MAC_C, with pad as P_C, for the hour of now.
+func (h *clientHandshake) appendRequest(dst, pad []byte, now time.Time) []byte {
+	h.epoch = epochHour(now)
+	start := len(dst)
+	dst = append(dst, h.kp.Representative[:]...)
+	dst = append(dst, pad...)
+	mark := mac16(h.macKey, h.kp.Representative[:])
+	dst = append(dst, mark[:]...)
+	mac := mac16(h.macKey, dst[start:], h.epoch)
+	return append(dst, mac[:]...)
+}
+
+// parseReply looks for the server's reply at the start of in. It returns n == 0 when more
+// bytes are needed; otherwise the reply is in[:n] and the session keys are set in okm.
+// Bytes after n are already frames.
+func (h *clientHandshake) parseReply(in []byte, okm *[ntor.OKMSize]byte) (n int, err error) {
+	if len(in) < serverMinHandshakeLength {
+		return 0, nil
+	}
+	var yRepr, auth [32]byte
+	copy(yRepr[:], in[:reprLength])
+	copy(auth[:], in[reprLength:reprLength+authLength])
+	mark := mac16(h.macKey, yRepr[:])
+
+	limit := min(len(in), maxHandshakeLength)
+	const from = reprLength + authLength
+	i := bytes.Index(in[from:limit], mark[:])
+	if i < 0 {
+		if len(in) >= maxHandshakeLength {
+			return 0, errMarkNotFound
+		}
+		return 0, nil
+	}
+	pos := from + i
+	end := pos + markLength + macLength
+	if len(in) < end {
+		return 0, nil // the MAC has not all arrived
+	}
+	mac := mac16(h.macKey, in[:pos+markLength], h.epoch)
+	if subtle.ConstantTimeCompare(mac[:], in[pos+markLength:end]) != 1 {
+		return 0, errBadMAC
+	}
+	var Y [32]byte
+	elligator.Decode(&Y, &yRepr)
+	keySeed, want, err := ntor.Client(&h.kp.Private, &h.kp.Public, &Y, &h.key.public, &h.key.nodeID)
+	if err != nil {
+		return 0, err
+	}
+	if subtle.ConstantTimeCompare(want[:], auth[:]) != 1 {
+		return 0, errBadAuth
+	}
+	ntor.KDF(okm, &keySeed)
+	return end, nil
+}
+
+// serverHandshake is the bridge's side: it waits for the request and builds the reply.
+type serverHandshake struct {
+	srv *server
+	kp  *elligator.Keypair
+}
+
+// parseRequest looks for a complete client request in in. done is false when more bytes
+// are needed. On success the session keys are set in okm and epoch is the E the client
+// used (one of the current hour and its neighbours).
+func (h *serverHandshake) parseRequest(in []byte, now time.Time, okm *[ntor.OKMSize]byte) (done bool, epoch []byte, auth [32]byte, err error) {
+	const minLength = reprLength + clientMinPadLength + markLength + macLength
+	if len(in) < minLength {
+		return false, nil, auth, nil
+	}
+	key := h.srv.macKey
+	mark := mac16(key, in[:reprLength])
+	// The mark can only be at the end of what the client sent, since the client sends
+	// nothing else before it has the reply.
+	pos := min(len(in), maxHandshakeLength) - markLength - macLength
+	if subtle.ConstantTimeCompare(mark[:], in[pos:pos+markLength]) != 1 {
+		if len(in) >= maxHandshakeLength {
+			return false, nil, auth, errMarkNotFound
+		}
+		return false, nil, auth, nil
+	}
+	got := in[pos+markLength : pos+markLength+macLength]
+	hour := now.Unix() / 3600
+	var match int
+	for _, e := range []int64{hour, hour - 1, hour + 1} {
+		candidate := strconv.AppendInt(nil, e, 10)
+		mac := mac16(key, in[:pos+markLength], candidate)
+		if subtle.ConstantTimeCompare(mac[:], got) == 1 && match == 0 {
+			match = 1
+			epoch = candidate
+		}
+	}
+	if match == 0 {
+		return false, nil, auth, errBadMAC
+	}
+	var macC [macLength]byte
+	copy(macC[:], got)
+	if h.srv.replay.testAndSet(now, &macC) {
+		return false, nil, auth, errReplay
+	}
+	if len(in) != pos+markLength+macLength {
+		return false, nil, auth, errTrailing
+	}
+	var xRepr, X [32]byte
+	copy(xRepr[:], in[:reprLength])
+	elligator.Decode(&X, &xRepr)
+	st := h.srv.state
+	keySeed, auth, err := ntor.Server(&h.kp.Private, &st.private, &X, &h.kp.Public, &st.public, &st.nodeID)
+	if err != nil {
+		return false, nil, auth, err
+	}
+	ntor.KDF(okm, &keySeed)
+	return true, epoch, auth, nil
+}
+
+// appendReply appends Y' ‖ AUTH ‖ P_S ‖ M_S ‖ MAC_S, with pad as P_S. The seed frame that
+// completes the reply is the caller's, since it is the first frame under the new keys.
+func (h *serverHandshake) appendReply(dst []byte, auth *[32]byte, pad, epoch []byte) []byte {
+	key := h.srv.macKey
+	start := len(dst)
+	dst = append(dst, h.kp.Representative[:]...)
+	dst = append(dst, auth[:]...)
+	dst = append(dst, pad...)
+	mark := mac16(key, h.kp.Representative[:])
+	dst = append(dst, mark[:]...)
+	mac := mac16(key, dst[start:], epoch)
+	return append(dst, mac[:]...)
+}

@@ -1,0 +1,325 @@
+package reactor
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ptreactor/ptreactor/codec/plain"
+)
+
+// testLogger writes the engine's log into the test log (Warn and above unless -v).
+type logSink struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// pair starts a client engine and a server engine (plain) in this process, the server
+// feeding orport. It returns the client's SOCKS address, the server's address and the logs.
+func pair(t testing.TB, orport, extorport, cookie string) (socksAddr, serverAddr string, logs *logSink) {
+	socksAddr, serverAddr, logs, _, _ = pairEngines(t, orport, extorport, cookie)
+	return
+}
+
+func pairEngines(t testing.TB, orport, extorport, cookie string) (socksAddr, serverAddr string, logs *logSink, cli, srv *Engine) {
+	t.Helper()
+	logs = &logSink{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var err error
+	srv, err = New(Config{Logger: log.With("side", "server"), ORPort: orport, ExtORPort: extorport, AuthCookieFile: cookie})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	sa, _, err := srv.ListenServer(plain.Name, "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err = New(Config{Logger: log.With("side", "client")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	ca, err := cli.ListenClient(plain.Name, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca.String(), sa.String(), logs, cli, srv
+}
+
+// socksDial does what tor does: SOCKS5 CONNECT to target through the PT at socksAddr, with
+// args (tor's encoding) in the username/password when non-empty. It returns the conn and the
+// reply code.
+func socksDial(t testing.TB, socksAddr, target, args string) (net.Conn, byte, error) {
+	c, err := net.DialTimeout("tcp", socksAddr, 5*time.Second)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fail := func(err error) (net.Conn, byte, error) { c.Close(); return nil, 0xff, err }
+	if args == "" {
+		c.Write([]byte{5, 1, 0})
+	} else {
+		c.Write([]byte{5, 2, 0, 2})
+	}
+	var b [2]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		return fail(err)
+	}
+	if args != "" {
+		if b != [2]byte{5, 2} {
+			return fail(fmt.Errorf("method reply %x", b))
+		}
+		u, p := args, "\x00"
+		if len(u) > 255 {
+			u, p = args[:255], args[255:]
+		}
+		m := append([]byte{1, byte(len(u))}, u...)
+		m = append(append(m, byte(len(p))), p...)
+		c.Write(m)
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return fail(err)
+		}
+		if b != [2]byte{1, 0} {
+			return fail(fmt.Errorf("auth reply %x", b))
+		}
+	} else if b != [2]byte{5, 0} {
+		return fail(fmt.Errorf("method reply %x", b))
+	}
+	ap, err := net.ResolveTCPAddr("tcp", target)
+	if err != nil {
+		return fail(err)
+	}
+	req := []byte{5, 1, 0, 1}
+	req = append(req, ap.IP.To4()...)
+	req = binary.BigEndian.AppendUint16(req, uint16(ap.Port))
+	c.Write(req)
+	var rep [10]byte
+	if _, err := io.ReadFull(c, rep[:]); err != nil {
+		return fail(err)
+	}
+	if rep[1] != 0 {
+		c.Close()
+		return nil, rep[1], nil
+	}
+	c.SetDeadline(time.Time{})
+	return c, 0, nil
+}
+
+// stream is a deterministic byte source (xorshift64*), cheap enough to feed a GiB
+// through and check at the other end. Reads must be multiples of 8 bytes.
+type stream struct{ x uint64 }
+
+func (s *stream) Read(p []byte) (int, error) {
+	p = p[:len(p)&^7]
+	for i := 0; i < len(p); i += 8 {
+		s.x ^= s.x >> 12
+		s.x ^= s.x << 25
+		s.x ^= s.x >> 27
+		binary.LittleEndian.PutUint64(p[i:], s.x*2685821657736338717)
+	}
+	return len(p), nil
+}
+
+// sendHashed writes n bytes of s to w and returns their SHA-256.
+func sendHashed(w io.Writer, n int64, seed uint64) ([32]byte, error) {
+	h := sha256.New()
+	src := io.LimitReader(&stream{x: seed*0x9e3779b97f4a7c15 + 1}, n)
+	_, err := io.CopyBuffer(io.MultiWriter(w, h), src, make([]byte, 256<<10))
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, err
+}
+
+// recvHashed reads r to EOF (or n bytes) and returns the count and SHA-256.
+func recvHashed(r io.Reader, n int64) (int64, [32]byte, error) {
+	h := sha256.New()
+	got, err := io.CopyBuffer(h, io.LimitReader(r, n), make([]byte, 256<<10))
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return got, sum, err
+}
+
+// ---- child processes, for RSS and descriptor-limit tests ----
+
+// The test binary doubles as a ptreactor-like process: with REACTOR_TEST_CHILD set, TestMain
+// runs a client engine and a server engine (plain), prints their addresses and serves until
+// stdin closes.
+func TestMain(m *testing.M) {
+	if os.Getenv("REACTOR_TEST_CHILD") != "" {
+		childMain()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func childMain() {
+	if n, _ := strconv.ParseUint(os.Getenv("REACTOR_TEST_NOFILE"), 10, 64); n > 0 {
+		lim := syscall.Rlimit{Cur: n, Max: n}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := New(Config{Logger: log.With("side", "server"), ORPort: os.Getenv("REACTOR_TEST_ORPORT")})
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	sa, _, err := srv.ListenServer(plain.Name, "127.0.0.1:0", nil)
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	cli, _ := New(Config{Logger: log.With("side", "client")})
+	ca, err := cli.ListenClient(plain.Name, "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	fmt.Println("SOCKS", ca.String())
+	fmt.Println("SERVER", sa.String())
+	io.Copy(io.Discard, os.Stdin)
+	cli.Close()
+	srv.Close()
+}
+
+type child struct {
+	cmd        *exec.Cmd
+	stdin      io.WriteCloser
+	socks, srv string
+	stderr     *logSink
+}
+
+func startChild(t *testing.T, orport string, nofile int) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "REACTOR_TEST_CHILD=1", "REACTOR_TEST_ORPORT="+orport,
+		"REACTOR_TEST_NOFILE="+strconv.Itoa(nofile))
+	ch := &child{cmd: cmd, stderr: &logSink{}}
+	cmd.Stderr = ch.stderr
+	var err error
+	if ch.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ch.stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == "SOCKS" {
+			ch.socks = f[1]
+		} else if len(f) == 2 && f[0] == "SERVER" {
+			ch.srv = f[1]
+			break
+		} else {
+			t.Fatalf("child: %q (stderr %s)", sc.Text(), ch.stderr)
+		}
+	}
+	if ch.srv == "" {
+		t.Fatalf("child printed no addresses (stderr %s)", ch.stderr)
+	}
+	return ch
+}
+
+// rssKiB reads VmRSS of pid.
+func rssKiB(t *testing.T, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// listen starts a TCP server on 127.0.0.1 whose conns go to handle; closed at cleanup.
+func listen(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func echo(c net.Conn) { io.Copy(c, c) }

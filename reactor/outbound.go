@@ -1,0 +1,431 @@
+package reactor
+
+// This file opens the far side of a tunnel: the connection to the bridge in client mode
+// (directly or through TOR_PT_PROXY) and the connection to tor in server mode (its Extended
+// ORPort or its plain ORPort). These dials block, with their handshakes, so the reactor runs
+// them on a goroutine of their own and enrolls the finished connection on the loop of the
+// tunnel's inbound side. Every handshake reads exactly as many bytes as it needs: the loop
+// takes over the file descriptor, not a Go reader, so a byte read here past a handshake
+// would be a byte lost.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ptreactor/ptreactor/codec/extor"
+	"github.com/ptreactor/ptreactor/codec/upstream"
+	"golang.org/x/sys/unix"
+)
+
+// extORSetupTimeout bounds an Extended ORPort setup, connect and handshake together, as
+// goptlib does.
+const extORSetupTimeout = 5 * time.Second
+
+// maxSourceHostBits caps how much of an ORSource range is used: 2^24 addresses hold more
+// ephemeral ports than any process has file descriptors.
+const maxSourceHostBits = 24
+
+// dialer holds what the outbound dials need from Config, parsed once.
+type dialer struct {
+	log *slog.Logger
+
+	// Client mode.
+	proxy     *url.URL       // nil: connect directly
+	proxyAddr netip.AddrPort // the proxy's address, valid with proxy
+	bindV4    netip.Addr     // source for IPv4 destinations, or invalid
+	bindV6    netip.Addr     // source for IPv6 destinations, or invalid
+
+	// Server mode.
+	orAddr     netip.AddrPort // the ExtORPort if set, else the ORPort; invalid: neither
+	extOR      bool           // orAddr is an Extended ORPort
+	cookieFile string
+	orSource   netip.Prefix // masked; invalid: the kernel picks the source
+	sourceNext atomic.Uint64
+}
+
+// newDialer checks the outbound parts of cfg. Errors here are configuration errors, found
+// before any connection is made.
+func newDialer(cfg *Config) (*dialer, error) {
+	d := &dialer{log: cfg.Logger, cookieFile: cfg.AuthCookieFile}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+
+	if cfg.Proxy != nil {
+		if err := upstream.Check(cfg.Proxy); err != nil {
+			return nil, err
+		}
+		ap, err := resolveAddrPort(cfg.Proxy.Host)
+		if err != nil {
+			return nil, fmt.Errorf("proxy address %q: %w", cfg.Proxy.Host, err)
+		}
+		d.proxy, d.proxyAddr = cfg.Proxy, ap
+	}
+	if ip := cfg.OutboundBindV4; ip != nil {
+		a, ok := netip.AddrFromSlice(ip)
+		if a = a.Unmap(); !ok || !a.Is4() {
+			return nil, fmt.Errorf("outbound IPv4 bind address %v is not IPv4", ip)
+		}
+		d.bindV4 = a
+	}
+	if ip := cfg.OutboundBindV6; ip != nil {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok || !a.Is6() || a.Is4In6() {
+			return nil, fmt.Errorf("outbound IPv6 bind address %v is not IPv6", ip)
+		}
+		d.bindV6 = a
+	}
+
+	switch {
+	case cfg.ExtORPort != "":
+		if cfg.AuthCookieFile == "" {
+			return nil, errors.New("an Extended ORPort needs an auth cookie file")
+		}
+		ap, err := resolveAddrPort(cfg.ExtORPort)
+		if err != nil {
+			return nil, fmt.Errorf("extended ORPort %q: %w", cfg.ExtORPort, err)
+		}
+		d.orAddr, d.extOR = ap, true
+		if !ap.Addr().IsLoopback() {
+			// ext-orport-spec 4: the Extended ORPort protocol is not encrypted.
+			d.log.Warn("the Extended ORPort is not on a loopback address; its traffic is unencrypted",
+				"extorport", cfg.ExtORPort)
+		}
+	case cfg.ORPort != "":
+		ap, err := resolveAddrPort(cfg.ORPort)
+		if err != nil {
+			return nil, fmt.Errorf("ORPort %q: %w", cfg.ORPort, err)
+		}
+		d.orAddr = ap
+	}
+
+	if cfg.ORSource != nil {
+		p, err := prefixOf(cfg.ORSource)
+		if err != nil {
+			return nil, err
+		}
+		if d.orAddr.IsValid() && p.Addr().Is4() != d.orAddr.Addr().Is4() {
+			return nil, fmt.Errorf("source range %v and OR address %v are of different IP versions", p, d.orAddr)
+		}
+		d.orSource = p
+		var seed [8]byte
+		_, _ = rand.Read(seed[:])
+		d.sourceNext.Store(binary.LittleEndian.Uint64(seed[:]))
+	}
+	return d, nil
+}
+
+// resolveAddrPort reads an "IP:port" literal; anything else is resolved once, as goptlib
+// does at start-up.
+func resolveAddrPort(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() != 0 {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	}
+	ta, err := net.ResolveTCPAddr("tcp", s)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap := ta.AddrPort()
+	if !ap.Addr().IsValid() || ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%q is not a host and port to connect to", s)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, error) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	ones, bits := n.Mask.Size()
+	if !ok || bits == 0 {
+		return netip.Prefix{}, fmt.Errorf("bad source range %v", n)
+	}
+	if a.Is4In6() || (a.Is4() && len(n.Mask) == net.IPv6len) {
+		a = a.Unmap()
+		if len(n.Mask) == net.IPv6len {
+			ones -= 96
+		}
+	}
+	p, err := a.Prefix(ones)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("bad source range %v: %w", n, err)
+	}
+	return p, nil
+}
+
+// dialBridge connects to a bridge for the client side of a tunnel: directly, or through the
+// configured proxy and never around it. addr is what the bridge line says, host:port with
+// an IP literal or a name.
+func (d *dialer) dialBridge(ctx context.Context, addr string) (net.Conn, error) {
+	if d.proxy != nil {
+		h, err := upstream.New(d.proxy, addr)
+		if err != nil {
+			return nil, err
+		}
+		c, err := d.dialTCP(ctx, d.proxyAddr, d.bindFor(d.proxyAddr.Addr()))
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the %s proxy: %w", d.proxy.Scheme, err)
+		}
+		if err := runHandshake(ctx, c, h); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("%s proxy handshake: %w", d.proxy.Scheme, err)
+		}
+		return c, nil
+	}
+
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		port, err := parsePort(portStr)
+		if err != nil {
+			return nil, err
+		}
+		return d.dialTCP(ctx, netip.AddrPortFrom(ip.Unmap(), port), d.bindFor(ip.Unmap()))
+	}
+	port, err := parsePort(portStr)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	// The bind address depends on each address's family and on whether it is loopback, so
+	// the addresses are tried one by one here rather than by net.Dialer.
+	var first error
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		c, err := d.dialTCP(ctx, netip.AddrPortFrom(ip, port), d.bindFor(ip))
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if first == nil {
+		first = fmt.Errorf("%s: no addresses", host)
+	}
+	return nil, first
+}
+
+func parsePort(s string) (uint16, error) {
+	var p uint16
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' || p > (65535-uint16(s[i]-'0'))/10 {
+			return 0, fmt.Errorf("bad port %q", s)
+		}
+		p = p*10 + uint16(s[i]-'0')
+	}
+	if s == "" || p == 0 {
+		return 0, fmt.Errorf("bad port %q", s)
+	}
+	return p, nil
+}
+
+// bindFor is the source address for a client-mode connection to dst: the outbound bind
+// address of dst's family, except for loopback destinations (pt-spec 3.2.1 MUST).
+func (d *dialer) bindFor(dst netip.Addr) netip.Addr {
+	switch {
+	case dst.IsLoopback():
+		return netip.Addr{}
+	case dst.Is4():
+		return d.bindV4
+	default:
+		return d.bindV6
+	}
+}
+
+// dialTor connects to tor for the server side of a tunnel whose client came from client,
+// over transport. Through an Extended ORPort it authenticates, tells tor the client's address
+// and the transport, and returns once tor has said OKAY.
+func (d *dialer) dialTor(ctx context.Context, client net.Addr, transport string) (net.Conn, error) {
+	if !d.orAddr.IsValid() {
+		return nil, errors.New("no ORPort or Extended ORPort configured")
+	}
+	if !d.extOR {
+		return d.dialTCP(ctx, d.orAddr, d.nextSource())
+	}
+
+	if !extor.ValidTransportName(transport) {
+		return nil, fmt.Errorf("%w: %q", extor.ErrTransport, transport)
+	}
+	ctx, cancel := context.WithTimeout(ctx, extORSetupTimeout)
+	defer cancel()
+	// tor may rewrite the cookie after it started us (tor bug #15240): read it every time.
+	cookie, err := extor.ReadCookieFile(d.cookieFile)
+	if err != nil {
+		return nil, fmt.Errorf("extended ORPort auth cookie: %w", err)
+	}
+	var nonce [32]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, err
+	}
+	h, err := extor.NewClient(cookie, nonce, addrPortOf(client), transport)
+	if err != nil {
+		return nil, err
+	}
+	c, err := d.dialTCP(ctx, d.orAddr, d.nextSource())
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the Extended ORPort: %w", err)
+	}
+	if err := runHandshake(ctx, c, h); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("extended ORPort handshake: %w", err)
+	}
+	return c, nil
+}
+
+// addrPortOf is the address of a client as USERADDR needs it; the zero AddrPort (no
+// USERADDR) when it is not an IP address.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case nil:
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// nextSource picks the source address of the next connection to tor, round-robin over the
+// ORSource range (skipping its first and last address, the network and broadcast address of
+// an IPv4 subnet); invalid without a range.
+func (d *dialer) nextSource() netip.Addr {
+	p := d.orSource
+	if !p.IsValid() {
+		return netip.Addr{}
+	}
+	hostBits := p.Addr().BitLen() - p.Bits()
+	if hostBits == 0 {
+		return p.Addr()
+	}
+	n := d.sourceNext.Add(1)
+	var off uint64
+	switch {
+	case hostBits == 1:
+		off = n % 2
+	case hostBits > maxSourceHostBits:
+		off = 1 + n%(1<<maxSourceHostBits-1)
+	default:
+		off = 1 + n%(1<<hostBits-2)
+	}
+	b := p.Addr().As16()
+	for i := 15; i >= 0 && off > 0; i-- {
+		sum := uint64(b[i]) + off&0xff
+		b[i] = byte(sum)
+		off = off>>8 + sum>>8
+	}
+	a := netip.AddrFrom16(b)
+	if p.Addr().Is4() {
+		a = a.Unmap()
+	}
+	return a
+}
+
+// dialTCP connects to dst from src (any source when src is invalid). With a source address
+// the socket asks for IP_BIND_ADDRESS_NO_PORT, so the kernel picks the source port at
+// connect time by the whole 4-tuple: one source address then serves as many connections as
+// there are ports per destination, not per machine.
+func (d *dialer) dialTCP(ctx context.Context, dst netip.AddrPort, src netip.Addr) (net.Conn, error) {
+	var nd net.Dialer
+	if src.IsValid() {
+		nd.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
+		nd.Control = bindNoPort
+	}
+	return nd.DialContext(ctx, "tcp", dst.String())
+}
+
+// bindNoPort sets IP_BIND_ADDRESS_NO_PORT before the dialer binds the source address. A
+// kernel without it (before Linux 4.2) still works, with the older port allocation.
+func bindNoPort(network, address string, rc syscall.RawConn) error {
+	return rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	})
+}
+
+// clientHandshake is the shape of the sans-IO client handshakes in codec/extor and
+// codec/upstream.
+type clientHandshake interface {
+	Start() []byte
+	Need() int
+	Feed(in []byte) (n int, out []byte, err error)
+	Done() bool
+}
+
+// pastDeadline is a deadline that has already passed, to break a blocked read or write.
+var pastDeadline = time.Unix(1, 0)
+
+// runHandshake drives h over c until it is done, reading never more than h.Need, within
+// ctx. It leaves c without a deadline.
+func runHandshake(ctx context.Context, c net.Conn, h clientHandshake) error {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(pastDeadline) })
+	err := handshakeIO(c, h)
+	if !stop() {
+		// ctx ended during the handshake: its error says why better than the I/O error
+		// it caused, and a deadline set by the AfterFunc may still be in place.
+		if err == nil {
+			err = ctx.Err()
+		} else {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return c.SetDeadline(time.Time{})
+}
+
+func handshakeIO(c net.Conn, h clientHandshake) error {
+	if out := h.Start(); len(out) > 0 {
+		if _, err := c.Write(out); err != nil {
+			return err
+		}
+	}
+	var buf [512]byte
+	for !h.Done() {
+		k := min(h.Need(), len(buf))
+		if k <= 0 {
+			return errors.New("handshake stalled") // cannot happen: Need > 0 until done
+		}
+		n, err := c.Read(buf[:k])
+		if n > 0 {
+			// n <= Need, so Feed uses all of it.
+			_, out, ferr := h.Feed(buf[:n])
+			if ferr != nil {
+				return ferr
+			}
+			if len(out) > 0 {
+				if _, err := c.Write(out); err != nil {
+					return err
+				}
+			}
+		}
+		if err != nil && !h.Done() {
+			if err == io.EOF {
+				return fmt.Errorf("peer closed the connection: %w", io.ErrUnexpectedEOF)
+			}
+			return err
+		}
+	}
+	return nil
+}
