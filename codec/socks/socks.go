@@ -14,6 +14,7 @@ package socks
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 
 	"github.com/ptreactor/ptreactor/codec"
@@ -235,10 +236,10 @@ func (s *Server) request(in, dst []byte) (int, []byte, error) {
 		if len(in) < n {
 			return 0, dst, nil
 		}
-		if dlen == 0 {
+		host = string(in[5 : 5+dlen])
+		if !validHost(host) {
 			return 0, AppendReply(dst, GeneralFailure), ErrAddress
 		}
-		host = string(in[5 : 5+dlen])
 	default:
 		return 0, AppendReply(dst, AddrTypeNotSupp), ErrAddressType
 	}
@@ -254,6 +255,28 @@ func (s *Server) request(in, dst []byte) (int, []byte, error) {
 	s.req = Request{Addr: net.JoinHostPort(host, strconv.Itoa(port)), Args: s.args}
 	s.stage = stageDone
 	return n, dst, nil
+}
+
+// validHost reports whether a DOMAINNAME destination is something a dialer can be handed:
+// a host name of letters, digits, '-', '_' and '.', or an IP literal that a client sent in
+// domain form. Anything else (brackets, colons, NULs, spaces) would at best fail in the
+// resolver and at worst change meaning when joined with the port, so it is refused here.
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // AppendReply appends a SOCKS5 reply with code rep and the bound address 0.0.0.0:0, which is

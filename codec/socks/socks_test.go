@@ -150,6 +150,9 @@ func TestRefusals(t *testing.T) {
 		{"udp", [][]byte{{5, 1, 0}, {5, 3, 0, 1, 1, 2, 3, 4, 0, 80}}, append([]byte{5, 0}, AppendReply(nil, CommandNotSupported)...), ErrCommand},
 		{"atyp", [][]byte{{5, 1, 0}, {5, 1, 0, 9, 1, 2, 3, 4, 0, 80}}, append([]byte{5, 0}, AppendReply(nil, AddrTypeNotSupp)...), ErrAddressType},
 		{"empty domain", [][]byte{{5, 1, 0}, {5, 1, 0, 3, 0, 0, 80}}, append([]byte{5, 0}, AppendReply(nil, GeneralFailure)...), ErrAddress},
+		{"bracket in domain", [][]byte{{5, 1, 0}, {5, 1, 0, 3, 3, 'a', ']', 'b', 0, 80}}, append([]byte{5, 0}, AppendReply(nil, GeneralFailure)...), ErrAddress},
+		{"colon in domain", [][]byte{{5, 1, 0}, {5, 1, 0, 3, 3, 'a', ':', 'b', 0, 80}}, append([]byte{5, 0}, AppendReply(nil, GeneralFailure)...), ErrAddress},
+		{"NUL in domain", [][]byte{{5, 1, 0}, {5, 1, 0, 3, 2, 'a', 0, 0, 80}}, append([]byte{5, 0}, AppendReply(nil, GeneralFailure)...), ErrAddress},
 	}
 	for _, c := range cases {
 		var s Server
@@ -275,4 +278,22 @@ func FuzzParseArgs(f *testing.F) {
 			t.Fatalf("round trip of %q: %v, %v", s, again, err)
 		}
 	})
+}
+
+// TestDomainIPLiteral: a client that sends an IPv6 literal as a DOMAINNAME gets it dialed
+// as that address, bracketed correctly.
+func TestDomainIPLiteral(t *testing.T) {
+	var s Server
+	msg := append([]byte{5, 1, 0, 5, 1, 0, 3, 3}, "::1"...)
+	msg = append(msg, 0, 80)
+	n, _, err := s.Step(msg[:3], nil)
+	if err != nil || n != 3 {
+		t.Fatal(n, err)
+	}
+	if _, _, err := s.Step(msg[3:], nil); err != nil || !s.Done() {
+		t.Fatal(err)
+	}
+	if got := s.Request().Addr; got != "[::1]:80" {
+		t.Fatalf("addr %q", got)
+	}
 }
