@@ -93,10 +93,16 @@ type clientHandshake struct {
 	epoch  []byte // E as sent; the reply's MAC must use the same one
 }
 
-func newClientHandshake(key *bridgeKey) (*clientHandshake, error) {
+// newClientHandshake draws the session keypair. With legacyRepr the representative's two
+// top bits, which every decoder since obfs4proxy 0.0.12 treats as padding, are cleared;
+// the representative still decodes to the same public key.
+func newClientHandshake(key *bridgeKey, legacyRepr bool) (*clientHandshake, error) {
 	kp, err := elligator.GenerateKeypair(rand.Reader)
 	if err != nil {
 		return nil, err
+	}
+	if legacyRepr {
+		kp.Representative[31] &= 0x3f
 	}
 	return &clientHandshake{key: key, macKey: key.macKey(), kp: kp}, nil
 }

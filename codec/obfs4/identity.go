@@ -25,6 +25,7 @@ const (
 	argPublicKey  = "public-key"
 	argPrivateKey = "private-key"
 	argDrbgSeed   = "drbg-seed"
+	argLegacyRepr = "legacy-repr"
 )
 
 // The iat-modes: how a side shapes its writes in time (obfs4-notes §11).
@@ -100,11 +101,17 @@ func parseIATMode(s string) (int, error) {
 type clientArgs struct {
 	key     bridgeKey
 	iatMode int
+	// legacyRepr sends representatives with bits 254 and 255 clear, which obfs4proxy
+	// 0.0.11 and older decode correctly; with the random top bits that current peers send,
+	// about half of all handshakes with such a bridge fail (obfs4-notes §3). It is off by
+	// default because always-zero top bits are a distinguisher.
+	legacyRepr bool
 }
 
 // parseClientArgs reads the SOCKS arguments of one client connection: cert= (or the old
 // node-id= and public-key= pair, from obfs4proxy 0.0.2 and earlier) and iat-mode=, which is
-// required. Every failure wraps codec.ErrBadArgs.
+// required, and the optional legacy-repr=0|1 (ptreactor's own, for bridges that still run
+// obfs4proxy 0.0.11 or older). Every failure wraps codec.ErrBadArgs.
 func parseClientArgs(args codec.Args) (*clientArgs, error) {
 	ca := new(clientArgs)
 	if cert, ok := args.Get(argCert); ok {
@@ -135,6 +142,15 @@ func parseClientArgs(args codec.Args) (*clientArgs, error) {
 		return nil, fmt.Errorf("%w: obfs4: %v", codec.ErrBadArgs, err)
 	}
 	ca.iatMode = n
+	if s, ok := args.Get(argLegacyRepr); ok {
+		switch s {
+		case "0":
+		case "1":
+			ca.legacyRepr = true
+		default:
+			return nil, fmt.Errorf("%w: obfs4: %s must be 0 or 1, not %q", codec.ErrBadArgs, argLegacyRepr, s)
+		}
+	}
 	return ca, nil
 }
 

@@ -155,7 +155,7 @@ func (w *clientWire) Start(dst []byte) ([]byte, error) {
 		return dst, errors.New("obfs4: Start called twice")
 	}
 	w.started = true
-	hs, err := newClientHandshake(&w.args.key)
+	hs, err := newClientHandshake(&w.args.key, w.args.legacyRepr)
 	if err != nil {
 		w.err = err
 		return dst, err

@@ -188,6 +188,52 @@ func TestLegacyArgs(t *testing.T) {
 	}
 }
 
+// TestLegacyRepr: with legacy-repr=1 every representative goes out with bits 254 and 255
+// clear (what obfs4proxy 0.0.11 and older need) and the handshake still completes; without
+// it those bits are random, as current peers send them.
+func TestLegacyRepr(t *testing.T) {
+	srv := newTestServer(t, nil, nil)
+	var topBits byte
+	for _, legacy := range []string{"1", "0"} {
+		for i := 0; i < 32; i++ {
+			args := codec.Args{}
+			args.Add("cert", srv.state.cert())
+			args.Add("iat-mode", "0")
+			args.Add("legacy-repr", legacy)
+			c, err := Transport{}.Client(args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, err := c.Start(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if legacy == "1" && req[31]&0xc0 != 0 {
+				t.Fatalf("legacy representative with top bits %#x", req[31]&0xc0)
+			}
+			if legacy == "0" {
+				topBits |= req[31] & 0xc0
+			}
+			var out codec.Output
+			s := srv.NewWire()
+			if err := feed(t, s, req, 0, &out); err != nil || !s.Ready() {
+				t.Fatalf("server: ready %v, %v", s.Ready(), err)
+			}
+			reply := out.Reply
+			out = codec.Output{}
+			if err := feed(t, c, reply, 0, &out); err != nil || !c.Ready() {
+				t.Fatalf("client: ready %v, %v", c.Ready(), err)
+			}
+			if got := send(t, c, s, []byte("hi"), 0); string(got) != "hi" {
+				t.Fatalf("got %q", got)
+			}
+		}
+	}
+	if topBits != 0xc0 {
+		t.Fatalf("32 default representatives never set top bits %#x", ^topBits&0xc0)
+	}
+}
+
 // Client handshake known answer (obfs4-notes §13): P_C = 77 zero bytes, E = "480000".
 func TestClientHandshakeKAT(t *testing.T) {
 	var key bridgeKey
@@ -363,7 +409,7 @@ func TestProbesGetNothing(t *testing.T) {
 	// A request of the full 8192 bytes with one more byte after it.
 	c2 := clientFor(t, srv, "0", nil).(*clientWire)
 	c2.started = true
-	c2.hs, _ = newClientHandshake(&c2.args.key)
+	c2.hs, _ = newClientHandshake(&c2.args.key, false)
 	full := c2.hs.appendRequest(nil, make([]byte, clientMaxPadLength), time.Now())
 	if len(full) != maxHandshakeLength {
 		t.Fatal(len(full))
@@ -522,6 +568,9 @@ func TestClientArgs(t *testing.T) {
 		{codec.Args{"node-id": {id[:38]}, "public-key": {pub}, "iat-mode": {"1"}}, false},
 		{codec.Args{"node-id": {id}, "public-key": {"zz" + pub[2:]}, "iat-mode": {"1"}}, false},
 		{codec.Args{"iat-mode": {"0"}}, false},
+		{codec.Args{"cert": {cert}, "iat-mode": {"0"}, "legacy-repr": {"1"}}, true},
+		{codec.Args{"cert": {cert}, "iat-mode": {"0"}, "legacy-repr": {"0"}}, true},
+		{codec.Args{"cert": {cert}, "iat-mode": {"0"}, "legacy-repr": {"yes"}}, false},
 	} {
 		_, err := Transport{}.Client(tc.args)
 		if tc.ok != (err == nil) {
