@@ -157,6 +157,9 @@ func refSOCKS(c net.Conn) (string, error) {
 		return "", err
 	}
 	host = strings.Clone(host)
+	if !plainHost(host) {
+		return "", fmt.Errorf("bad host name")
+	}
 	b, err = read(2)
 	if err != nil {
 		return "", err
@@ -175,4 +178,22 @@ func pipe(a, b net.Conn) {
 	}()
 	io.Copy(a, b)
 	done()
+}
+
+// plainHost accepts a host name of letters, digits, '-', '_' and '.', or an IP literal:
+// what a dialer can be handed without its meaning changing when the port is joined on.
+func plainHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
