@@ -54,7 +54,8 @@
 // gnet conns have no deadlines. Every loop has a ticker goroutine that asks the loop, via
 // EventLoop.Execute, to sweep the tunnels that have a deadline, a paused or lingering end,
 // or a congested sink: every sweepFast while anything is paused or lingering, else every
-// sweepSlow.
+// sweepSlow. A pause or a linger wakes a ticker that is in its slow wait, so a resume never
+// waits for sweepSlow.
 package reactor
 
 import (

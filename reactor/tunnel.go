@@ -495,7 +495,7 @@ func (t *tunnel) afterForward(src, dst *end) gnet.Action {
 	}
 	src.st = endPausing
 	t.e.stats.pauses.Add(1)
-	t.ls.fast.Store(true)
+	t.ls.hurry()
 	return gnet.Close // gnet closes its conn; OnClose sees endPausing and keeps the fd
 }
 
@@ -609,7 +609,7 @@ func (t *tunnel) lingerOrClose(x *end) {
 	x.st = endLingering
 	x.lingerUntil = time.Now().Add(lingerMax)
 	t.watch()
-	t.ls.fast.Store(true)
+	t.ls.hurry()
 }
 
 // closeEnd closes x's conn now, or as soon as its own callback returns.

@@ -250,3 +250,49 @@ func BenchmarkTunnel(b *testing.B) {
 		}
 	}
 }
+
+// TestPauseResumesPromptly: a source paused while its loop's ticker sleeps the slow period
+// must come back on the fast sweep. sweepSlow is an hour here, so a pause that waited for
+// it would hang the transfer; the consumer stays away long enough for both hops to pause.
+func TestPauseResumesPromptly(t *testing.T) {
+	slow := sweepSlow
+	sweepSlow = time.Hour
+	t.Cleanup(func() { sweepSlow = slow }) // after the engines have stopped
+	or, orSide := orCollector(t)
+	socksAddr, srvAddr, _, cli, srv := pairEngines(t, or, "", "")
+	c, rep, err := socksDial(t, socksAddr, srvAddr, "")
+	if err != nil || rep != 0 {
+		t.Fatalf("socks: rep %d err %v", rep, err)
+	}
+	defer c.Close()
+	var o net.Conn
+	select {
+	case o = <-orSide:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ORPort connection")
+	}
+	defer o.Close()
+	const size = 64 << 20
+	var sum [32]byte
+	sent := make(chan error, 1)
+	go func() {
+		var err error
+		sum, err = sendHashed(o, size, 3)
+		sent <- err
+	}()
+	time.Sleep(500 * time.Millisecond) // let the queues pass highWater
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	n, got, err := recvHashed(c, size)
+	if err != nil || n != size {
+		t.Fatalf("got %d of %d bytes: %v (pauses %d+%d)", n, size, err, cli.stats.pauses.Load(), srv.stats.pauses.Load())
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if got != sum {
+		t.Fatal("SHA-256 mismatch")
+	}
+	if cli.stats.pauses.Load()+srv.stats.pauses.Load() == 0 {
+		t.Fatal("no source was paused; the test proves nothing")
+	}
+}
