@@ -242,6 +242,11 @@ func measure(c config, ct *contestant, tgt *bench.Target, dir string) {
 		ct.add(fmt.Sprintf("bulk%d.mbps", n), res.MBps())
 		ct.add(fmt.Sprintf("bulk%d.cpu.client", n), cl)
 		ct.add(fmt.Sprintf("bulk%d.cpu.server", n), sv)
+		if cl+sv > 0 {
+			// Throughput per core: what one core would carry through both PTs of the pair,
+			// the figure that does not depend on how the two cores were shared.
+			ct.add(fmt.Sprintf("bulk%d.percore", n), float64(1<<30)/1e6/(cl+sv))
+		}
 	}
 	{
 		ctx, cancel := context.WithTimeout(context.Background(), c.hsTime+time.Minute)
@@ -322,6 +327,7 @@ func rows(c config, s *suite) []row {
 			row{fmt.Sprintf("bulk%d.mbps", n), fmt.Sprintf("bulk, %d tunnel(s): MB/s", n), "%.0f", true},
 			row{fmt.Sprintf("bulk%d.cpu.client", n), fmt.Sprintf("bulk, %d tunnel(s): client CPU s/GiB", n), "%.2f", false},
 			row{fmt.Sprintf("bulk%d.cpu.server", n), fmt.Sprintf("bulk, %d tunnel(s): server CPU s/GiB", n), "%.2f", false},
+			row{fmt.Sprintf("bulk%d.percore", n), fmt.Sprintf("bulk, %d tunnel(s): MB/s per core (client+server CPU)", n), "%.0f", true},
 		)
 	}
 	rs = append(rs,
