@@ -154,7 +154,7 @@ func mustHex(s string) []byte {
 }
 
 // TestFrameBoxSecretbox checks Seal and Open of every variant against secretbox on
-// every length 0..4096, unaligned, with dst prefixes, in-place Open, and tampering.
+// every length 0..4096, unaligned, with dst prefixes, in-place Seal and Open, and tampering.
 func TestFrameBoxSecretbox(t *testing.T) {
 	eachVariant(t, func(t *testing.T, v *variant) {
 		r := rand.New(rand.NewPCG(4, uint64(len(v.name))))
@@ -184,6 +184,14 @@ func TestFrameBoxSecretbox(t *testing.T) {
 			opened, err := b.Open(pre[:len(pre):len(pre)], counter, sealed)
 			if err != nil || !bytes.Equal(opened[:len(pre)], pre) || !bytes.Equal(opened[len(pre):], msg) {
 				t.Fatalf("len %d: Open: %v", n, err)
+			}
+			// Seal in place: the plaintext already sits where its ciphertext goes.
+			frame := make([]byte, len(pre)+Overhead+n, len(pre)+Overhead+n+n%5)
+			copy(frame, pre)
+			copy(frame[len(pre)+Overhead:], msg)
+			got = b.Seal(frame[:len(pre)], counter, frame[len(pre)+Overhead:])
+			if &got[0] != &frame[0] || !bytes.Equal(got[:len(pre)], pre) || !bytes.Equal(got[len(pre):], want) {
+				t.Fatalf("len %d: in-place Seal differs from secretbox", n)
 			}
 			// In place, over the ciphertext.
 			inplace := append([]byte(nil), want...)

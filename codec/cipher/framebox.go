@@ -22,7 +22,9 @@ var ErrOpen = errors.New("cipher: message authentication failed")
 // Seal and Open produce and accept exactly what secretbox.Seal and secretbox.Open do for the
 // nonce prefix‖BE64(counter): the 16-byte tag followed by the ciphertext.
 type FrameBox interface {
-	// Seal appends the sealed frame of plaintext to dst.
+	// Seal appends the sealed frame of plaintext to dst. plaintext may sit exactly where
+	// its ciphertext goes, dst[len(dst)+Overhead:][:len(plaintext)] within dst's capacity,
+	// so that a caller can build a frame in place and keep no scratch buffer of its own.
 	Seal(dst []byte, counter uint64, plaintext []byte) []byte
 	// Open appends the plaintext of box to dst, or returns ErrOpen and releases nothing.
 	Open(dst []byte, counter uint64, box []byte) ([]byte, error)

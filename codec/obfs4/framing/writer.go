@@ -26,10 +26,8 @@ type Writer struct {
 	iatMode int
 	biased  bool
 	lenDist probdist.Dist // burst and chunk lengths, over [0, 1448]
-	iatDist probdist.Dist // pauses, over [0, 100] × 100 µs; unused in iat-mode 0
+	iatDist *probdist.Dist // pauses, over [0, 100] × 100 µs; nil in iat-mode 0
 	err     error         // sticky
-
-	pkt [MaxFramePayloadLength]byte // the packet being sealed
 
 	// The pacing queue: q[qoff:] is wire bytes not yet handed out. In iat-mode 1,
 	// bursts[bhead:] are the lengths of the bursts left in it, so chunks never straddle two
@@ -70,7 +68,8 @@ func (w *Writer) lenSeed() drbg.Seed { return w.lenDist.Seed() }
 func (w *Writer) initDists(seed drbg.Seed) {
 	w.lenDist.Init(seed, 0, MaxSegmentLength, w.biased)
 	if w.iatMode != IATNone {
-		w.iatDist.Init(iatSeed(&seed), 0, MaxIATDelay, w.biased)
+		// Held by pointer: most tunnels run iat-mode 0 and should not carry it.
+		w.iatDist = probdist.New(iatSeed(&seed), 0, MaxIATDelay, w.biased)
 	}
 }
 
@@ -302,14 +301,17 @@ func (w *Writer) appendPacket(dst []byte, typ byte, payload []byte, pad int) ([]
 	if n > MaxFramePayloadLength {
 		panic("obfs4/framing: packet too long") // unreachable: callers split and bound
 	}
-	pkt := w.pkt[:n]
+	// The packet is built where its ciphertext will be and sealed in place (FrameBox
+	// allows that), so a Writer carries no 1.4 KiB scratch buffer per idle tunnel.
+	dst = grow(dst, FrameOverhead+n)
+	start := len(dst)
+	dst = append(dst, 0, 0)
+	at := len(dst) + cipher.Overhead
+	pkt := dst[at : at+n] // beyond len, within the capacity grown above
 	pkt[0] = typ
 	binary.BigEndian.PutUint16(pkt[1:], uint16(len(payload)))
 	copy(pkt[PacketOverhead:], payload)
 	clear(pkt[PacketOverhead+len(payload):])
-
-	start := len(dst)
-	dst = append(dst, 0, 0)
 	dst = w.box.Seal(dst, w.counter, pkt)
 	w.counter++
 	putLength(dst[start:], len(dst)-start-lengthLength, w.mask.NextMask())
