@@ -25,9 +25,9 @@ type Writer struct {
 	mask    drbg.HashDrbg
 	iatMode int
 	biased  bool
-	lenDist probdist.Dist // burst and chunk lengths, over [0, 1448]
+	lenDist probdist.Dist  // burst and chunk lengths, over [0, 1448]
 	iatDist *probdist.Dist // pauses, over [0, 100] × 100 µs; nil in iat-mode 0
-	err     error         // sticky
+	err     error          // sticky
 
 	// The pacing queue: q[qoff:] is wire bytes not yet handed out. In iat-mode 1,
 	// bursts[bhead:] are the lengths of the bursts left in it, so chunks never straddle two
