@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ptreactor/ptreactor/codec/socks"
 )
 
 // RefPTEnv, set to 1 in a binary's environment, makes a program that calls RunRefPTIfAsked
@@ -157,7 +159,7 @@ func refSOCKS(c net.Conn) (string, error) {
 		return "", err
 	}
 	host = strings.Clone(host)
-	if !plainHost(host) {
+	if !socks.ValidHost(host) { // the same rule as ptreactor, so both refuse the same requests
 		return "", fmt.Errorf("bad host name")
 	}
 	b, err = read(2)
@@ -178,22 +180,4 @@ func pipe(a, b net.Conn) {
 	}()
 	io.Copy(a, b)
 	done()
-}
-
-// plainHost accepts a host name of letters, digits, '-', '_' and '.', or an IP literal:
-// what a dialer can be handed without its meaning changing when the port is joined on.
-func plainHost(h string) bool {
-	if h == "" {
-		return false
-	}
-	if net.ParseIP(h) != nil {
-		return true
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }

@@ -237,7 +237,7 @@ func (s *Server) request(in, dst []byte) (int, []byte, error) {
 			return 0, dst, nil
 		}
 		host = string(in[5 : 5+dlen])
-		if !validHost(host) {
+		if !ValidHost(host) {
 			return 0, AppendReply(dst, GeneralFailure), ErrAddress
 		}
 	default:
@@ -257,11 +257,11 @@ func (s *Server) request(in, dst []byte) (int, []byte, error) {
 	return n, dst, nil
 }
 
-// validHost reports whether a DOMAINNAME destination is something a dialer can be handed:
+// ValidHost reports whether a DOMAINNAME destination is something a dialer can be handed:
 // a host name of letters, digits, '-', '_' and '.', or an IP literal that a client sent in
 // domain form. Anything else (brackets, colons, NULs, spaces) would at best fail in the
 // resolver and at worst change meaning when joined with the port, so it is refused here.
-func validHost(h string) bool {
+func ValidHost(h string) bool {
 	if h == "" {
 		return false
 	}
