@@ -21,7 +21,7 @@ import (
 	"github.com/ptreactor/ptreactor/codec/plain"
 )
 
-// testLogger writes the engine's log into the test log (Warn and above unless -v).
+// logSink collects the engines' log so that a test can read what they logged.
 type logSink struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

@@ -70,17 +70,8 @@ func bulk(t *testing.T, socksAddr, srvAddr string, size int64, orSide chan net.C
 }
 
 func bulkArgs(t *testing.T, socksAddr, srvAddr, args string, size int64, orSide chan net.Conn) {
-	c, rep, err := socksDial(t, socksAddr, srvAddr, args)
-	if err != nil || rep != 0 {
-		t.Fatalf("socks: rep %d err %v", rep, err)
-	}
+	c, o := openTunnel(t, socksAddr, srvAddr, args, orSide)
 	defer c.Close()
-	var o net.Conn
-	select {
-	case o = <-orSide:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no ORPort connection")
-	}
 	defer o.Close()
 	var wg sync.WaitGroup
 	var sentUp, sentDown, gotUp, gotDown [32]byte
@@ -100,6 +91,23 @@ func bulkArgs(t *testing.T, socksAddr, srvAddr, args string, size int64, orSide 
 	if nUp != size || nDown != size || sentUp != gotUp || sentDown != gotDown {
 		t.Fatalf("up %d/%d match %v, down %d/%d match %v", nUp, size, sentUp == gotUp, nDown, size, sentDown == gotDown)
 	}
+}
+
+// openTunnel opens one tunnel through the client engine and returns both of its ends: the
+// SOCKS conn and the conn the ORPort side received.
+func openTunnel(t *testing.T, socksAddr, srvAddr, args string, orSide chan net.Conn) (c, o net.Conn) {
+	t.Helper()
+	c, rep, err := socksDial(t, socksAddr, srvAddr, args)
+	if err != nil || rep != 0 {
+		t.Fatalf("socks: rep %d err %v", rep, err)
+	}
+	select {
+	case o = <-orSide:
+	case <-time.After(10 * time.Second):
+		c.Close()
+		t.Fatal("no ORPort connection")
+	}
+	return c, o
 }
 
 func orCollector(t *testing.T) (string, chan net.Conn) {
@@ -260,17 +268,8 @@ func TestPauseResumesPromptly(t *testing.T) {
 	t.Cleanup(func() { sweepSlow = slow }) // after the engines have stopped
 	or, orSide := orCollector(t)
 	socksAddr, srvAddr, _, cli, srv := pairEngines(t, or, "", "")
-	c, rep, err := socksDial(t, socksAddr, srvAddr, "")
-	if err != nil || rep != 0 {
-		t.Fatalf("socks: rep %d err %v", rep, err)
-	}
+	c, o := openTunnel(t, socksAddr, srvAddr, "", orSide)
 	defer c.Close()
-	var o net.Conn
-	select {
-	case o = <-orSide:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no ORPort connection")
-	}
 	defer o.Close()
 	const size = 64 << 20
 	var sum [32]byte
