@@ -260,3 +260,18 @@ func TestDescriptorExhaustion(t *testing.T) {
 		t.Logf("child log: %s", ch.stderr)
 	}
 }
+
+// TestTunnelLimit: at the common hard limit of 20,000 descriptors a process carries the
+// 8,000 tunnels the benchmarks hold idle, and no limit promises more than two descriptors
+// per tunnel plus the reserve.
+func TestTunnelLimit(t *testing.T) {
+	if got := tunnelLimit(20000); got < 8000 {
+		t.Fatalf("tunnelLimit(20000) = %d, want at least 8000", got)
+	}
+	for _, lim := range []uint64{0, 64, 128, 129, 200, 1024, 20000, 1 << 20} {
+		got := tunnelLimit(lim)
+		if got < 1 || (lim > 128 && uint64(2*got) > lim) {
+			t.Errorf("tunnelLimit(%d) = %d", lim, got)
+		}
+	}
+}

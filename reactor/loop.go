@@ -36,13 +36,13 @@ func (e *Engine) loopFor(el gnet.EventLoop) *loopState {
 		return ls
 	}
 	ls := &loopState{
-		e:     e,
-		el:    el,
-		watch: make(map[*tunnel]struct{}),
-		wbuf:  make([]byte, 0, 80<<10),
-		out:   codec.Output{Payload: make([]byte, 0, 80<<10), Reply: make([]byte, 0, 4<<10)},
+		e:       e,
+		el:      el,
+		watch:   make(map[*tunnel]struct{}),
+		wbuf:    make([]byte, 0, 80<<10),
+		out:     codec.Output{Payload: make([]byte, 0, 80<<10), Reply: make([]byte, 0, 4<<10)},
+		hurryUp: make(chan struct{}, 1),
 	}
-	ls.hurryUp = make(chan struct{}, 1)
 	ls.sweepRun = ls.sweep
 	e.loops[el] = ls
 	go ls.tick()
