@@ -4,12 +4,15 @@ BIN      := bin/ptreactor
 PKGS     := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build demo test unit deps lint fuzz fuzz-smoke bench clean
+.PHONY: all build ptbench demo test unit deps lint fuzz fuzz-smoke bench bench-quick clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/ptreactor
+
+ptbench:
+	$(GO) build -trimpath -o bin/ptbench ./cmd/ptbench
 
 # demo: a server and a client ptreactor, launched as tor launches them, moving bytes.
 demo: build
@@ -49,9 +52,19 @@ fuzz-smoke:
 fuzz:
 	$(MAKE) fuzz-smoke FUZZ_SMOKE_TIME=$(FUZZTIME)
 
-bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./codec/... 
-	$(GO) run ./bench/cmd/load -bin $(BIN) -o bench/REPORT.md
+# bench: the standard comparison, ptreactor against obfs4proxy (under 10 minutes on 2 cores);
+# the report, the figures and the charts land in bench/ and the latest run is committed.
+PAIRS := --pair ptreactor=$(BIN):$(BIN) --pair obfs4proxy=obfs4proxy:obfs4proxy
+bench: deps build ptbench
+	@out=$$(mktemp -d) && bin/ptbench lab --size standard $(PAIRS) --out $$out && \
+		cp $$out/report.md bench/REPORT.md && cp $$out/results.jsonl bench/results.jsonl && \
+		rm -rf bench/charts && cp -r $$out/charts bench/charts && rm -rf $$out && \
+		echo "wrote bench/REPORT.md, bench/results.jsonl, bench/charts/"
+
+# bench-quick: the same comparison at the quick size (under a minute), into $(QUICK_OUT).
+QUICK_OUT ?= ptbench-quick
+bench-quick: deps build ptbench
+	bin/ptbench lab --size quick $(PAIRS) --out $(QUICK_OUT)
 
 clean:
 	rm -rf bin

@@ -2,7 +2,7 @@
 // launches any managed pluggable-transport binary (ptreactor, obfs4proxy, or the reference
 // forwarder in this package) the way tor does, reads the methods it reports, and opens
 // SOCKS5 tunnels through a client PT with tor's per-connection argument encoding. The
-// interop tests in cmd/ptreactor, the load generator and the demo are all built on it.
+// interop tests in cmd/ptreactor, `ptbench lab` (bench/lab) and the demo are all built on it.
 package bench
 
 import (

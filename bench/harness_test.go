@@ -136,51 +136,6 @@ func escapeArg(s string) string {
 	return r.Replace(s)
 }
 
-// TestMeasure runs each measurement of the load generator once, small, against the
-// reference forwarder, so that the generator's own code is exercised by make test.
-func TestMeasure(t *testing.T) {
-	tgt, err := NewTarget(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tgt.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	env := []string{RefPTEnv + "=1"}
-	self := selfBinary(t)
-	p, err := StartPair(ctx, PairSpec{ClientBin: self, ServerBin: self, ClientEnv: env, ServerEnv: env,
-		Transport: "plain", Dir: t.TempDir(), ORPort: tgt.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop(5 * time.Second)
-	b, err := Bulk(ctx, p, 4, 16<<20)
-	if err != nil || b.Bytes != 16<<20 || b.MBps() <= 0 {
-		t.Fatalf("Bulk: %+v %v", b, err)
-	}
-	h, err := Handshakes(ctx, p, 4, 200*time.Millisecond)
-	if err != nil || h.N == 0 {
-		t.Fatalf("Handshakes: %+v %v", h, err)
-	}
-	i, err := Idle(ctx, p, 50, 0)
-	if err != nil || i.ClientRSS == 0 || i.ServerRSS == 0 {
-		t.Fatalf("Idle: %+v %v", i, err)
-	}
-	if n := tgt.Conns(); n != 0 {
-		// Idle closed its tunnels; the stand-in sees them go shortly after.
-		deadline := time.Now().Add(5 * time.Second)
-		for tgt.Conns() != 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := tgt.Conns(); n != 0 {
-			t.Errorf("%d connections left open at the target", n)
-		}
-	}
-	if cpu, err := CPUTime(p.Server.Pid()); err != nil || cpu < 0 {
-		t.Errorf("CPUTime: %v %v", cpu, err)
-	}
-}
-
 // TestSplitSOCKSArgs pins tor's split of the argument string over RFC 1929 fields.
 func TestSplitSOCKSArgs(t *testing.T) {
 	u, p := SplitSOCKSArgs("cert=x;iat-mode=0")

@@ -1,0 +1,150 @@
+package lab
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/ptreactor/ptreactor/bench"
+	"github.com/ptreactor/ptreactor/bench/results"
+)
+
+// figureKey is one figure: a metric of a scenario's variant at a tunnel count, for a pair.
+type figureKey struct {
+	scenario, pair, metric, unit, variant string
+	tunnels                               int
+}
+
+// sampleSet collects every run's value of every figure, in the order figures first appear.
+type sampleSet struct {
+	order []figureKey
+	runs  map[figureKey][]float64
+}
+
+func (s *sampleSet) add(scenario, pair, metric, unit, variant string, tunnels int, v float64) {
+	k := figureKey{scenario, pair, metric, unit, variant, tunnels}
+	if s.runs == nil {
+		s.runs = map[figureKey][]float64{}
+	}
+	if _, ok := s.runs[k]; !ok {
+		s.order = append(s.order, k)
+	}
+	s.runs[k] = append(s.runs[k], v)
+}
+
+// figures are the medians, min and max of every figure, grouped by scenario.
+func (s *sampleSet) figures() []results.Figure {
+	var figs []results.Figure
+	for _, sc := range Scenarios {
+		for _, k := range s.order {
+			if k.scenario != sc {
+				continue
+			}
+			f := results.Of(k.scenario, k.pair, k.metric, k.unit, s.runs[k])
+			f.Tunnels, f.Variant = k.tunnels, k.variant
+			figs = append(figs, f)
+		}
+	}
+	return figs
+}
+
+// histogram is a latency histogram in microseconds, 1 µs to 2 minutes, 3 significant
+// digits: the percentiles of a tail are read from it without keeping every sample.
+type histogram struct{ h *hdrhistogram.Histogram }
+
+func newHistogram() *histogram { return &histogram{hdrhistogram.New(1, 120_000_000, 3)} }
+
+func (h *histogram) record(d time.Duration) {
+	_ = h.h.RecordValue(max(1, d.Microseconds()))
+}
+
+func (h *histogram) count() int64 { return h.h.TotalCount() }
+
+// ms is the latency at quantile q (0..100) in milliseconds.
+func (h *histogram) ms(q float64) float64 { return float64(h.h.ValueAtQuantile(q)) / 1000 }
+
+func (h *histogram) merge(o *histogram) { h.h.Merge(o.h) }
+
+// cdf is the cumulative distribution: latency in ms against the fraction at or below it.
+func (h *histogram) cdf() (x, y []float64) {
+	for _, b := range h.h.CumulativeDistribution() {
+		x = append(x, float64(b.ValueAt)/1000)
+		y = append(y, b.Quantile/100)
+	}
+	return x, y
+}
+
+// percentiles records the latency percentiles of h as metrics prefix_p50_ms ... p999_ms.
+func (m *run) percentiles(sc, prefix, variant string, tunnels int, h *histogram) {
+	for _, q := range []struct {
+		name string
+		q    float64
+	}{{"p50", 50}, {"p90", 90}, {"p99", 99}, {"p999", 99.9}} {
+		m.add(sc, prefix+"_"+q.name+"_ms", "ms", variant, tunnels, h.ms(q.q))
+	}
+}
+
+// errorKinds counts errors by what went wrong.
+type errorKinds map[string]int
+
+func (e errorKinds) add(err error) { e[errorKind(err)]++ }
+
+func (e errorKinds) total() int {
+	n := 0
+	for _, v := range e {
+		n += v
+	}
+	return n
+}
+
+// record writes the total as "errors" and each kind as errors_<kind>.
+func (m *run) errors(sc, variant string, tunnels int, e errorKinds) {
+	m.add(sc, "errors", "count", variant, tunnels, float64(e.total()))
+	for _, k := range []string{"refused", "reset", "timeout", "eof", "socks", "corrupt", "overload", "other"} {
+		if e[k] > 0 {
+			m.add(sc, "errors_"+k, "count", variant, tunnels, float64(e[k]))
+		}
+	}
+}
+
+// errorKind names what went wrong with a tunnel: refused, reset, timeout (the peer went
+// silent), eof (closed early), socks (the client PT refused the request), corrupt (a SHA-256
+// mismatch), other.
+func errorKind(err error) string {
+	var se *bench.SOCKSError
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	case errors.As(err, &se):
+		return "socks"
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "eof"
+	case strings.Contains(err.Error(), "SHA-256 mismatch"):
+		return "corrupt"
+	}
+	return "other"
+}
+
+// raiseNoFile lifts RLIMIT_NOFILE to the hard limit: the generator holds two descriptors
+// per tunnel (the SOCKS side and the stand-in side), and the PTs it starts inherit the
+// limit as tor's children would.
+func raiseNoFile() uint64 {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0
+	}
+	l.Cur = l.Max
+	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	return l.Cur
+}
