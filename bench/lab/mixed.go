@@ -169,4 +169,3 @@ func (l *lab) mixedLoad(ctx context.Context, dial dialer, k int) (mixedResult, e
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.5 + rand.Float64()))
 }
-
