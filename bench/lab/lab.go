@@ -222,6 +222,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}
 	}
+	l.step("done")
 	rep.Took = time.Since(started)
 	rep.Figures = l.samples.figures()
 	rep.Charts = l.charts(rep.Figures)

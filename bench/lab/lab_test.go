@@ -1,0 +1,267 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/png"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ptreactor/ptreactor/bench/results"
+	"github.com/ptreactor/ptreactor/internal/pttest"
+)
+
+// tiny is a size of seconds: every scenario, every code path, small numbers.
+var tiny = Size{
+	Name: "tiny", Runs: 1,
+	BulkTunnels: []int{1, 4}, BulkBytes: 1 << 20,
+	Idle: 40, IdleSteps: 2,
+	ChurnWorkers: 4, ChurnRate: 50, ChurnTime: 400 * time.Millisecond,
+	MixedLoads: []int{10, 20}, MixedBulk: 1, MixedTime: 600 * time.Millisecond, MixedInterval: 200 * time.Millisecond,
+	ProbeGenuine: 20, ProbeRate: 20, ProbeTime: 500 * time.Millisecond,
+	SoakTime: 4 * time.Second, SoakIdle: 10, SoakRate: 10, SoakBulk: 1, SoakChunk: 256 << 10,
+}
+
+// required are the metric names the issue asks results.jsonl to carry for every pair.
+var required = []string{"mb_per_s", "cpu_s_per_gib_client", "cpu_s_per_gib_server", "setups_per_s",
+	"setup_p50_ms", "setup_p99_ms", "rtt_p50_ms", "rtt_p99_ms", "rtt_added_p99_ms",
+	"rss_kib_per_tunnel_client", "rss_kib_per_tunnel_server", "tunnels_held", "handshakes_ok", "errors"}
+
+// TestEveryScenario runs every scenario at the tiny size for a ptreactor pair and an
+// obfs4proxy pair, and checks that the figures are there and agree with what was asked.
+func TestEveryScenario(t *testing.T) {
+	obfs4proxy, err := exec.LookPath("obfs4proxy")
+	if err != nil {
+		t.Fatalf("obfs4proxy not installed (make deps): %v", err)
+	}
+	bin := pttest.Binary(t)
+	cfg := Config{
+		Contestants: []Contestant{
+			{Name: "ptreactor", Server: bin, Client: bin},
+			{Name: "obfs4proxy", Server: obfs4proxy, Client: obfs4proxy},
+		},
+		Size: tiny, Runs: 2, Dir: t.TempDir(),
+	}
+	var steps []string
+	cfg.Progress = func(done, total int, step string) {
+		// Two runs of bulk, idle, churn and probe for each pair, mixed for each and the
+		// no-PT baseline; one soak each; then the end.
+		if done != len(steps) || total != 2*(4*2+3)+2 {
+			t.Errorf("progress %d/%d at step %d", done, total, len(steps))
+		}
+		steps = append(steps, step)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Report.Failures {
+		t.Errorf("failure: %s", f)
+	}
+	if len(steps) != 25 || steps[24] != "done" {
+		t.Errorf("steps: %q", steps)
+	}
+	// Contestants alternate: the second run starts with the other one.
+	if !strings.HasSuffix(steps[0], "bulk ptreactor") || !strings.HasSuffix(steps[13], "bulk obfs4proxy") {
+		t.Errorf("steps do not alternate: %q", steps)
+	}
+
+	out := t.TempDir()
+	if err := res.Report.WriteFiles(out); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(out, "results.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	figs, err := results.Read(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(sc, pair, metric, variant string, tunnels int) float64 {
+		t.Helper()
+		for _, f := range figs {
+			if f.Scenario == sc && f.Pair == pair && f.Metric == metric && f.Variant == variant && f.Tunnels == tunnels {
+				if f.Runs < 1 || f.Min > f.Value || f.Value > f.Max {
+					t.Errorf("%+v: median outside [min, max]", f)
+				}
+				return f.Value
+			}
+		}
+		t.Errorf("no figure %s/%s/%s/%s/%d", sc, pair, metric, variant, tunnels)
+		return -1
+	}
+	for _, pair := range []string{"ptreactor", "obfs4proxy"} {
+		for _, m := range required {
+			found := false
+			for _, f := range figs {
+				found = found || f.Pair == pair && f.Metric == m
+			}
+			if !found {
+				t.Errorf("results.jsonl: %s has no %s", pair, m)
+			}
+		}
+		// bulk: every byte asked for moved and checked, in every direction.
+		for _, n := range tiny.BulkTunnels {
+			per := max(tiny.BulkBytes/int64(n), 64<<10)
+			for _, v := range bulkVariants {
+				want := float64(int64(n)*(v.up+v.down)*per) / (1 << 20)
+				if got := get("bulk", pair, "bytes_checked_mib", v.name, n); got != want {
+					t.Errorf("%s bulk %d %s: %v MiB checked, asked %v", pair, n, v.name, got, want)
+				}
+				if e := get("bulk", pair, "errors", v.name, n); e != 0 {
+					t.Errorf("%s bulk %d %s: %v errors", pair, n, v.name, e)
+				}
+				if r := get("bulk", pair, "mb_per_s", v.name, n); r <= 0 {
+					t.Errorf("%s bulk %d %s: %v MB/s", pair, n, v.name, r)
+				}
+			}
+		}
+		// idle: a handshake per tunnel, every tunnel still there.
+		if h, held := get("idle", pair, "handshakes_ok", "", tiny.Idle), get("idle", pair, "tunnels_held", "", tiny.Idle); h != float64(tiny.Idle) || held != h {
+			t.Errorf("%s idle: %v handshakes, %v held, want %d", pair, h, held, tiny.Idle)
+		}
+		if fds := get("idle", pair, "fds_server", "", tiny.Idle); fds < float64(2*tiny.Idle) {
+			t.Errorf("%s idle: server holds %v descriptors for %d tunnels", pair, fds, tiny.Idle)
+		}
+		// churn: the open loop completes every set-up offered.
+		if h, want := get("churn", pair, "handshakes_ok", "open", 0), tiny.ChurnRate*tiny.ChurnTime.Seconds(); h != want {
+			t.Errorf("%s churn open: %v set-ups, offered %v", pair, h, want)
+		}
+		if e := get("churn", pair, "errors", "closed", 0); e != 0 {
+			t.Errorf("%s churn closed: %v errors", pair, e)
+		}
+		// mixed: echoes were timed and the added latency is there.
+		for _, k := range tiny.MixedLoads {
+			if n := get("mixed", pair, "echoes", "", k); n < float64(k) {
+				t.Errorf("%s mixed %d: %v echoes", pair, k, n)
+			}
+			if e := get("mixed", pair, "errors", "", k); e != 0 {
+				t.Errorf("%s mixed %d: %v errors", pair, k, e)
+			}
+		}
+		// probe: probes went out and every genuine set-up still succeeded.
+		if p := get("probe", pair, "probes", "probed", 0); p < 5 {
+			t.Errorf("%s probe: %v probes", pair, p)
+		}
+		if ok := get("probe", pair, "genuine_ok_pct", "probed", 0); ok != 100 {
+			t.Errorf("%s probe: %v %% of genuine set-ups succeeded", pair, ok)
+		}
+		// soak: nothing failed, every idle tunnel survived, bytes were checked.
+		if e := get("soak", pair, "errors", "", 0); e != 0 {
+			t.Errorf("%s soak: %v errors", pair, e)
+		}
+		if h := get("soak", pair, "tunnels_held", "", tiny.SoakIdle); h != float64(tiny.SoakIdle) {
+			t.Errorf("%s soak: %v of %d idle tunnels held", pair, h, tiny.SoakIdle)
+		}
+		if b := get("soak", pair, "bytes_checked_mib", "", 0); b <= 0 {
+			t.Errorf("%s soak: %v MiB checked", pair, b)
+		}
+	}
+	checkPercentiles(t, figs)
+	checkCharts(t, filepath.Join(out, "charts"), 6)
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append(Scenarios, "ptreactor / obfs4proxy", "charts/bulk_throughput.png", "no PT") {
+		if !bytes.Contains(md, []byte(s)) {
+			t.Errorf("report.md does not mention %q", s)
+		}
+	}
+}
+
+// checkPercentiles checks that every p50 <= p90 <= p99 <= p99.9 set of a figure is ordered.
+func checkPercentiles(t *testing.T, figs []results.Figure) {
+	t.Helper()
+	type key struct {
+		sc, pair, prefix, variant string
+		tunnels                   int
+	}
+	sets := map[key]map[string]float64{}
+	for _, f := range figs {
+		for _, q := range []string{"p50", "p90", "p99", "p999"} {
+			prefix, ok := strings.CutSuffix(f.Metric, "_"+q+"_ms")
+			if !ok || strings.Contains(prefix, "added") {
+				continue
+			}
+			k := key{f.Scenario, f.Pair, prefix, f.Variant, f.Tunnels}
+			if sets[k] == nil {
+				sets[k] = map[string]float64{}
+			}
+			sets[k][q] = f.Value
+		}
+	}
+	if len(sets) < 10 {
+		t.Errorf("only %d percentile sets", len(sets))
+	}
+	for k, s := range sets {
+		if len(s) != 4 || !(0 < s["p50"] && s["p50"] <= s["p90"] && s["p90"] <= s["p99"] && s["p99"] <= s["p999"]) {
+			t.Errorf("%+v: percentiles %v", k, s)
+		}
+	}
+}
+
+// checkCharts checks that dir holds n charts, each a PNG that decodes and an SVG that
+// parses as XML, none empty.
+func checkCharts(t *testing.T, dir string, n int) {
+	t.Helper()
+	pngs, _ := filepath.Glob(filepath.Join(dir, "*.png"))
+	if len(pngs) != n {
+		t.Errorf("%d PNG charts, want %d: %v", len(pngs), n, pngs)
+	}
+	for _, p := range pngs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, format, err := image.Decode(bytes.NewReader(b))
+		if err != nil || format != "png" || img.Bounds().Dx() < 100 {
+			t.Errorf("%s: %v %s", p, err, format)
+		}
+		svg := strings.TrimSuffix(p, ".png") + ".svg"
+		if err := parseXML(svg); err != nil {
+			t.Errorf("%s: %v", svg, err)
+		}
+	}
+}
+
+func parseXML(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	elems := 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if elems == 0 && se.Name.Local != "svg" {
+				return fmt.Errorf("root element %q", se.Name.Local)
+			}
+			elems++
+		}
+	}
+	if elems < 10 {
+		return fmt.Errorf("%d elements", elems)
+	}
+	return nil
+}
