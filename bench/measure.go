@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // Usage is the CPU both PTs of a pair spent over one measurement.
@@ -14,7 +16,7 @@ type Usage struct {
 	Client, Server time.Duration
 }
 
-func (p *Pair) cpu() (Usage, error) {
+func pairCPU(p *harness.Pair) (Usage, error) {
 	c, err := CPUTime(p.Client.Pid())
 	if err != nil {
 		return Usage{}, err
@@ -45,14 +47,14 @@ func (r BulkResult) CPUPerGiB() (client, server float64) {
 // Bulk opens tunnels through p, then moves total bytes from the bridge side to the client
 // (the direction most Tor traffic flows), split evenly over the tunnels, and times only the
 // transfer. The payload is zeros and unchecked: the generator's CPU goes to the sockets.
-func Bulk(ctx context.Context, p *Pair, tunnels int, total int64) (BulkResult, error) {
+func Bulk(ctx context.Context, p *harness.Pair, tunnels int, total int64) (BulkResult, error) {
 	conns, err := dialMany(ctx, p, tunnels, 64)
 	if err != nil {
 		return BulkResult{}, err
 	}
 	defer closeAll(conns)
 	per := total / int64(tunnels)
-	u0, err := p.cpu()
+	u0, err := pairCPU(p)
 	if err != nil {
 		return BulkResult{}, err
 	}
@@ -77,7 +79,7 @@ func Bulk(ctx context.Context, p *Pair, tunnels int, total int64) (BulkResult, e
 	if err := <-errs; err != nil {
 		return BulkResult{}, err
 	}
-	u1, err := p.cpu()
+	u1, err := pairCPU(p)
 	if err != nil {
 		return BulkResult{}, err
 	}
@@ -104,8 +106,8 @@ func (r HandshakeResult) CPUPer() (client, server time.Duration) {
 
 // Handshakes has workers open tunnels back to back for d: SOCKS connect, the transport's
 // handshake, one round trip to the ORPort stand-in, close. It counts completed tunnels.
-func Handshakes(ctx context.Context, p *Pair, workers int, d time.Duration) (HandshakeResult, error) {
-	u0, err := p.cpu()
+func Handshakes(ctx context.Context, p *harness.Pair, workers int, d time.Duration) (HandshakeResult, error) {
+	u0, err := pairCPU(p)
 	if err != nil {
 		return HandshakeResult{}, err
 	}
@@ -140,7 +142,7 @@ func Handshakes(ctx context.Context, p *Pair, workers int, d time.Duration) (Han
 	if e := firstErr.Load(); e != nil {
 		return HandshakeResult{}, *e
 	}
-	u1, err := p.cpu()
+	u1, err := pairCPU(p)
 	if err != nil {
 		return HandshakeResult{}, err
 	}
@@ -157,7 +159,7 @@ type IdleResult struct {
 
 // Idle opens n tunnels (each proven with one round trip), lets them sit for settle, and
 // reports the growth of each PT's RSS per tunnel. The tunnels are closed before it returns.
-func Idle(ctx context.Context, p *Pair, n int, settle time.Duration) (IdleResult, error) {
+func Idle(ctx context.Context, p *harness.Pair, n int, settle time.Duration) (IdleResult, error) {
 	var r IdleResult
 	var err error
 	r.N = n
@@ -189,7 +191,7 @@ func Idle(ctx context.Context, p *Pair, n int, settle time.Duration) (IdleResult
 }
 
 // dialMany opens n tunnels, conc at a time, each proven with a zero-length transfer.
-func dialMany(ctx context.Context, p *Pair, n, conc int) ([]net.Conn, error) {
+func dialMany(ctx context.Context, p *harness.Pair, n, conc int) ([]net.Conn, error) {
 	conns := make([]net.Conn, n)
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup

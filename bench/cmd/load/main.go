@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ptreactor/ptreactor/bench"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 type config struct {
@@ -95,7 +96,7 @@ func raiseNoFile() uint64 {
 
 type contestant struct {
 	name string
-	spec bench.PairSpec
+	spec harness.PairSpec
 	// samples by metric name; err is the first failure
 	samples map[string][]float64
 	errs    []string
@@ -186,7 +187,7 @@ func run(c config) error {
 }
 
 func newContestant(name, cbin, sbin, transport string, env []string, idle ...int) *contestant {
-	return &contestant{name: name, samples: map[string][]float64{}, idle: idle, spec: bench.PairSpec{
+	return &contestant{name: name, samples: map[string][]float64{}, idle: idle, spec: harness.PairSpec{
 		ClientBin: cbin, ServerBin: sbin, Transport: transport, ClientEnv: env, ServerEnv: env,
 	}}
 }
@@ -207,7 +208,7 @@ func measure(c config, ct *contestant, tgt *bench.Target, dir string) {
 			ct.errs = append(ct.errs, msg)
 		}
 	}
-	start := func(sub string) (*bench.Pair, bool) {
+	start := func(sub string) (*harness.Pair, bool) {
 		spec := ct.spec
 		spec.Dir = filepath.Join(dir, sub)
 		spec.ORPort = tgt.Addr()
@@ -216,7 +217,7 @@ func measure(c config, ct *contestant, tgt *bench.Target, dir string) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		p, err := bench.StartPair(ctx, spec)
+		p, err := harness.StartPair(ctx, spec)
 		if err != nil {
 			fail("start", err)
 			return nil, false
@@ -274,7 +275,7 @@ func measure(c config, ct *contestant, tgt *bench.Target, dir string) {
 
 // measureIdle opens n idle tunnels through a fresh, warmed-up pair and records the RSS
 // growth per tunnel.
-func measureIdle(c config, ct *contestant, n int, start func(string) (*bench.Pair, bool), fail func(string, error)) bool {
+func measureIdle(c config, ct *contestant, n int, start func(string) (*harness.Pair, bool), fail func(string, error)) bool {
 	p, ok := start(fmt.Sprintf("idle%d", n))
 	if !ok {
 		return false
