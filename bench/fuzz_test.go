@@ -21,18 +21,6 @@ func peerSays(data []byte, f func(net.Conn)) {
 	a.Close()
 }
 
-// FuzzSOCKSReply feeds arbitrary proxy replies to the harness's SOCKS5 client: it must
-// fail cleanly, never panic or hang.
-func FuzzSOCKSReply(f *testing.F) {
-	f.Add([]byte{5, 2, 1, 0, 5, 0, 0, 1, 127, 0, 0, 1, 0, 80})
-	f.Add([]byte{5, 2, 1, 0, 5, 0, 0, 3, 4, 'h', 'o', 's', 't', 0, 80})
-	f.Add([]byte{5, 2, 1, 0, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0})
-	f.Add([]byte{5, 2, 1, 1})
-	f.Fuzz(func(t *testing.T, reply []byte) {
-		peerSays(reply, func(c net.Conn) { _ = socksHandshake(c, "127.0.0.1:80", "cert=x;iat-mode=0") })
-	})
-}
-
 // FuzzRefSOCKS feeds arbitrary requests to the reference forwarder's SOCKS5 parser.
 func FuzzRefSOCKS(f *testing.F) {
 	f.Add([]byte{5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, 0, 80})

@@ -3,9 +3,10 @@ package bench
 import (
 	"context"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // obfs4proxy returns the path of the peer binary; its absence fails the test (make deps
@@ -30,15 +31,15 @@ func TestObfs4proxyPair(t *testing.T) {
 	defer tgt.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p, err := StartPair(ctx, PairSpec{ClientBin: bin, ServerBin: bin, Transport: "obfs4", Dir: t.TempDir(), ORPort: tgt.Addr()})
+	p, err := harness.StartPair(ctx, harness.PairSpec{ClientBin: bin, ServerBin: bin, Transport: "obfs4", Dir: t.TempDir(), ORPort: tgt.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Stop(5 * time.Second)
-	if c := p.Server.Methods["obfs4"].Args["cert"]; len(c) != 70 {
+	if c := p.Server.Methods["obfs4"].Arg("cert"); len(c) != 70 {
 		t.Errorf("cert %q: want 70 chars", c)
 	}
-	if IATArg(p.Server) != 0 {
+	if harness.IATArg(p.Server) != 0 {
 		t.Errorf("iat-mode: %q", p.Server.Header)
 	}
 	c, err := p.Dial(ctx)
@@ -62,7 +63,7 @@ func TestRefPT(t *testing.T) {
 	defer cancel()
 	env := []string{RefPTEnv + "=1"}
 	self := selfBinary(t)
-	p, err := StartPair(ctx, PairSpec{ClientBin: self, ServerBin: self, ClientEnv: env, ServerEnv: env,
+	p, err := harness.StartPair(ctx, harness.PairSpec{ClientBin: self, ServerBin: self, ClientEnv: env, ServerEnv: env,
 		Transport: "plain", Dir: t.TempDir(), ORPort: tgt.Addr()})
 	if err != nil {
 		t.Fatal(err)
@@ -79,75 +80,5 @@ func TestRefPT(t *testing.T) {
 	}
 	if !p.Stop(5 * time.Second) {
 		t.Error("reference forwarder did not exit on stdin close")
-	}
-}
-
-func TestParseMethod(t *testing.T) {
-	m, err := ParseMethod(`SMETHOD obfs4 [::]:43734 ARGS:cert=AbC+/x,iat-mode=0,odd=a\,b\=c\\`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Addr != "[::]:43734" || m.Args["cert"] != "AbC+/x" || m.Args["iat-mode"] != "0" || m.Args["odd"] != `a,b=c\` {
-		t.Errorf("%+v", m)
-	}
-	m, err = ParseMethod("CMETHOD obfs4 socks5 127.0.0.1:5555")
-	if err != nil || m.Addr != "127.0.0.1:5555" || m.Socks != "socks5" {
-		t.Errorf("%+v %v", m, err)
-	}
-	for _, bad := range []string{"SMETHOD", "CMETHOD x socks5", `SMETHOD x 1:2 ARGS:a\`, "SMETHOD x 1:2 ARGS:novalue"} {
-		if _, err := ParseMethod(bad); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
-}
-
-// FuzzParseMethod: the method-line parser reads a child's stdout and must not panic; what
-// it accepts as ARGS must survive a round trip through goptlib-style escaping.
-func FuzzParseMethod(f *testing.F) {
-	f.Add("SMETHOD obfs4 127.0.0.1:1 ARGS:cert=abc,iat-mode=0")
-	f.Add(`SMETHOD x [::1]:2 ARGS:a=b\,c,d=\\`)
-	f.Add("CMETHOD obfs4 socks5 127.0.0.1:9")
-	f.Fuzz(func(t *testing.T, line string) {
-		m, err := ParseMethod(line)
-		if err != nil || m.Args == nil {
-			return
-		}
-		var parts []string
-		for k, v := range m.Args {
-			parts = append(parts, escapeArg(k)+"="+escapeArg(v))
-		}
-		again, err := ParseMethodArgs(strings.Join(parts, ","))
-		if err != nil {
-			t.Fatalf("re-parse: %v", err)
-		}
-		if len(again) != len(m.Args) {
-			t.Fatalf("round trip %v -> %v", m.Args, again)
-		}
-		for k, v := range m.Args {
-			if again[k] != v {
-				t.Fatalf("round trip %v -> %v", m.Args, again)
-			}
-		}
-	})
-}
-
-func escapeArg(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `=`, `\=`, `,`, `\,`)
-	return r.Replace(s)
-}
-
-// TestSplitSOCKSArgs pins tor's split of the argument string over RFC 1929 fields.
-func TestSplitSOCKSArgs(t *testing.T) {
-	u, p := SplitSOCKSArgs("cert=x;iat-mode=0")
-	if string(u) != "cert=x;iat-mode=0" || string(p) != "\x00" {
-		t.Errorf("short: %q %q", u, p)
-	}
-	long := strings.Repeat("a", 300)
-	u, p = SplitSOCKSArgs(long)
-	if len(u) != 255 || len(p) != 45 {
-		t.Errorf("long: %d %d", len(u), len(p))
-	}
-	if got := EscapeSOCKSArg(`a;b\c`); got != `a\;b\\c` {
-		t.Errorf("escape: %q", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ptreactor/ptreactor/internal/harness"
 	"github.com/ptreactor/ptreactor/internal/pttest"
 )
 
@@ -13,7 +14,7 @@ import (
 // client, so that `go test -bench` gives a quick bytes-per-second comparison without the
 // load generator's full report. b.N counts 1 MiB transfers.
 
-func benchPair(b *testing.B, spec PairSpec) {
+func benchPair(b *testing.B, spec harness.PairSpec) {
 	tgt, err := NewTarget(false)
 	if err != nil {
 		b.Fatal(err)
@@ -22,7 +23,7 @@ func benchPair(b *testing.B, spec PairSpec) {
 	spec.Dir, spec.ORPort = b.TempDir(), tgt.Addr()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := StartPair(ctx, spec)
+	p, err := harness.StartPair(ctx, spec)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,17 +45,17 @@ func benchPair(b *testing.B, spec PairSpec) {
 
 func BenchmarkTunnelPlainPtreactor(b *testing.B) {
 	bin := pttest.Binary(b)
-	benchPair(b, PairSpec{ClientBin: bin, ServerBin: bin, Transport: "plain"})
+	benchPair(b, harness.PairSpec{ClientBin: bin, ServerBin: bin, Transport: "plain"})
 }
 
 func BenchmarkTunnelPlainReference(b *testing.B) {
 	self, env := selfBinary(b), []string{RefPTEnv + "=1"}
-	benchPair(b, PairSpec{ClientBin: self, ServerBin: self, ClientEnv: env, ServerEnv: env, Transport: "plain"})
+	benchPair(b, harness.PairSpec{ClientBin: self, ServerBin: self, ClientEnv: env, ServerEnv: env, Transport: "plain"})
 }
 
 func BenchmarkTunnelObfs4Ptreactor(b *testing.B) {
 	bin := pttest.Binary(b)
-	benchPair(b, PairSpec{ClientBin: bin, ServerBin: bin, Transport: "obfs4"})
+	benchPair(b, harness.PairSpec{ClientBin: bin, ServerBin: bin, Transport: "obfs4"})
 }
 
 func BenchmarkTunnelObfs4Obfs4proxy(b *testing.B) {
@@ -62,5 +63,5 @@ func BenchmarkTunnelObfs4Obfs4proxy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchPair(b, PairSpec{ClientBin: bin, ServerBin: bin, Transport: "obfs4"})
+	benchPair(b, harness.PairSpec{ClientBin: bin, ServerBin: bin, Transport: "obfs4"})
 }

@@ -128,11 +128,11 @@ func TestHandshakeTransport(t *testing.T) {
 	})
 	socksAddr, srvAddr, _ := hsPair(t, or)
 
-	if _, rep, _ := socksDial(t, socksAddr, srvAddr, "bad=1"); rep != 1 {
+	if _, rep, _ := socksDial(socksAddr, srvAddr, "bad=1"); rep != 1 {
 		t.Fatalf("bad args: reply %d, want 1", rep)
 	}
 
-	c, rep, err := socksDial(t, socksAddr, srvAddr, "k=v")
+	c, rep, err := socksDial(socksAddr, srvAddr, "k=v")
 	if err != nil || rep != 0 {
 		t.Fatalf("socks: rep %d err %v", rep, err)
 	}
@@ -190,7 +190,7 @@ func TestStallingServer(t *testing.T) {
 func TestDrain(t *testing.T) {
 	or := listen(t, echo)
 	socksAddr, srvAddr, _, cli, _ := pairEngines(t, or, "", "")
-	c, rep, err := socksDial(t, socksAddr, srvAddr, "")
+	c, rep, err := socksDial(socksAddr, srvAddr, "")
 	if err != nil || rep != 0 {
 		t.Fatalf("socks: rep %d err %v", rep, err)
 	}

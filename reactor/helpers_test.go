@@ -3,8 +3,10 @@ package reactor
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ptreactor/ptreactor/codec/plain"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // logSink collects the engines' log so that a test can read what they logged.
@@ -72,62 +75,20 @@ func pairEngines(t testing.TB, orport, extorport, cookie string) (socksAddr, ser
 	return ca.String(), sa.String(), logs, cli, srv
 }
 
-// socksDial does what tor does: SOCKS5 CONNECT to target through the PT at socksAddr, with
-// args (tor's encoding) in the username/password when non-empty. It returns the conn and the
-// reply code.
-func socksDial(t testing.TB, socksAddr, target, args string) (net.Conn, byte, error) {
-	c, err := net.DialTimeout("tcp", socksAddr, 5*time.Second)
-	if err != nil {
-		return nil, 0, err
+// socksDial opens a tunnel as tor does (internal/harness) through the PT at socksAddr to
+// target, with args (tor's encoding) in the username/password when non-empty. It returns
+// the conn and the reply code (0xff: no reply).
+func socksDial(socksAddr, target, args string) (net.Conn, byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := harness.DialSOCKS(ctx, socksAddr, target, args)
+	var refused *harness.SOCKSError
+	switch {
+	case errors.As(err, &refused):
+		return nil, refused.Code, nil
+	case err != nil:
+		return nil, 0xff, err
 	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	fail := func(err error) (net.Conn, byte, error) { c.Close(); return nil, 0xff, err }
-	if args == "" {
-		c.Write([]byte{5, 1, 0})
-	} else {
-		c.Write([]byte{5, 2, 0, 2})
-	}
-	var b [2]byte
-	if _, err := io.ReadFull(c, b[:]); err != nil {
-		return fail(err)
-	}
-	if args != "" {
-		if b != [2]byte{5, 2} {
-			return fail(fmt.Errorf("method reply %x", b))
-		}
-		u, p := args, "\x00"
-		if len(u) > 255 {
-			u, p = args[:255], args[255:]
-		}
-		m := append([]byte{1, byte(len(u))}, u...)
-		m = append(append(m, byte(len(p))), p...)
-		c.Write(m)
-		if _, err := io.ReadFull(c, b[:]); err != nil {
-			return fail(err)
-		}
-		if b != [2]byte{1, 0} {
-			return fail(fmt.Errorf("auth reply %x", b))
-		}
-	} else if b != [2]byte{5, 0} {
-		return fail(fmt.Errorf("method reply %x", b))
-	}
-	ap, err := net.ResolveTCPAddr("tcp", target)
-	if err != nil {
-		return fail(err)
-	}
-	req := []byte{5, 1, 0, 1}
-	req = append(req, ap.IP.To4()...)
-	req = binary.BigEndian.AppendUint16(req, uint16(ap.Port))
-	c.Write(req)
-	var rep [10]byte
-	if _, err := io.ReadFull(c, rep[:]); err != nil {
-		return fail(err)
-	}
-	if rep[1] != 0 {
-		c.Close()
-		return nil, rep[1], nil
-	}
-	c.SetDeadline(time.Time{})
 	return c, 0, nil
 }
 

@@ -80,7 +80,7 @@ func TestHostileSOCKS(t *testing.T) {
 
 	// A bridge that accepts and resets: tor's side must be closed, not left hanging.
 	rst := listen(t, func(c net.Conn) { c.(*net.TCPConn).SetLinger(0) })
-	c, rep, err := socksDial(t, socksAddr, rst, "")
+	c, rep, err := socksDial(socksAddr, rst, "")
 	if err == nil && rep == 0 {
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := io.ReadAll(c); err != nil {
@@ -117,7 +117,7 @@ func TestHostileSOCKS(t *testing.T) {
 	}
 
 	// Through all this, the PT keeps serving.
-	c, rep, err = socksDial(t, socksAddr, srvAddr, "")
+	c, rep, err = socksDial(socksAddr, srvAddr, "")
 	if err != nil || rep != 0 {
 		t.Fatalf("good tunnel after hostile ones: rep %d err %v\n%s", rep, err, logs)
 	}
@@ -152,7 +152,7 @@ func TestStalledSinkMemory(t *testing.T) {
 		res <- result{n, sum, err}
 	})
 	ch := startChild(t, or, 0)
-	c, rep, err := socksDial(t, ch.socks, ch.srv, "")
+	c, rep, err := socksDial(ch.socks, ch.srv, "")
 	if err != nil || rep != 0 {
 		t.Fatalf("socks: %d %v", rep, err)
 	}
@@ -218,7 +218,7 @@ func TestDescriptorExhaustion(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, rep, err := socksDial(t, ch.socks, ch.srv, "")
+			c, rep, err := socksDial(ch.socks, ch.srv, "")
 			if err != nil || rep != 0 {
 				failed.Add(1)
 				return
@@ -240,7 +240,7 @@ func TestDescriptorExhaustion(t *testing.T) {
 	// Descriptors free up: the PT must serve again.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, rep, err := socksDial(t, ch.socks, ch.srv, "")
+		c, rep, err := socksDial(ch.socks, ch.srv, "")
 		if err == nil && rep == 0 {
 			c.Write([]byte("ping"))
 			b := make([]byte, 4)

@@ -38,7 +38,7 @@ func TestObfs4InProcess(t *testing.T) {
 	for _, iat := range []string{"0", "1"} {
 		or := listen(t, echo)
 		socksAddr, srvAddr, args, logs := obfs4Pair(t, or, iat)
-		c, rep, err := socksDial(t, socksAddr, srvAddr, args)
+		c, rep, err := socksDial(socksAddr, srvAddr, args)
 		if err != nil || rep != 0 {
 			t.Fatalf("iat %s: socks: rep %d err %v\n%s", iat, rep, err, logs)
 		}
@@ -58,7 +58,7 @@ func TestObfs4InProcess(t *testing.T) {
 func TestObfs4Bulk(t *testing.T) {
 	or, orSide := orCollector(t)
 	socksAddr, srvAddr, args, _ := obfs4Pair(t, or, "0")
-	c, rep, err := socksDial(t, socksAddr, srvAddr, args)
+	c, rep, err := socksDial(socksAddr, srvAddr, args)
 	if err != nil || rep != 0 {
 		t.Fatalf("socks: rep %d err %v", rep, err)
 	}

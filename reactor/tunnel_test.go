@@ -16,7 +16,7 @@ func TestEcho(t *testing.T) {
 	or := listen(t, echo)
 	socksAddr, srvAddr, logs := pair(t, or, "", "")
 	for i := 0; i < 3; i++ {
-		c, rep, err := socksDial(t, socksAddr, srvAddr, "")
+		c, rep, err := socksDial(socksAddr, srvAddr, "")
 		if err != nil || rep != 0 {
 			t.Fatalf("socks: rep %d err %v\n%s", rep, err, logs)
 		}
@@ -39,7 +39,7 @@ func TestCloseDeliversQueued(t *testing.T) {
 		sendHashed(c, n, 7)
 	})
 	socksAddr, srvAddr, logs := pair(t, or, "", "")
-	c, rep, err := socksDial(t, socksAddr, srvAddr, "")
+	c, rep, err := socksDial(socksAddr, srvAddr, "")
 	if err != nil || rep != 0 {
 		t.Fatalf("socks: rep %d err %v", rep, err)
 	}
@@ -56,7 +56,7 @@ func TestCloseDeliversQueued(t *testing.T) {
 func TestArgsAccepted(t *testing.T) {
 	or := listen(t, echo)
 	socksAddr, srvAddr, _ := pair(t, or, "", "")
-	c, rep, err := socksDial(t, socksAddr, srvAddr, `cert=abc\;d;iat-mode=0`)
+	c, rep, err := socksDial(socksAddr, srvAddr, `cert=abc\;d;iat-mode=0`)
 	if err != nil || rep != 0 {
 		t.Fatalf("socks: rep %d err %v", rep, err)
 	}
@@ -97,7 +97,7 @@ func bulkArgs(t *testing.T, socksAddr, srvAddr, args string, size int64, orSide 
 // SOCKS conn and the conn the ORPort side received.
 func openTunnel(t *testing.T, socksAddr, srvAddr, args string, orSide chan net.Conn) (c, o net.Conn) {
 	t.Helper()
-	c, rep, err := socksDial(t, socksAddr, srvAddr, args)
+	c, rep, err := socksDial(socksAddr, srvAddr, args)
 	if err != nil || rep != 0 {
 		t.Fatalf("socks: rep %d err %v", rep, err)
 	}
@@ -152,7 +152,7 @@ func TestConcurrentTunnels(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c, rep, err := socksDial(t, socksAddr, srvAddr, "")
+			c, rep, err := socksDial(socksAddr, srvAddr, "")
 			if err != nil || rep != 0 {
 				errc <- err
 				return
@@ -190,7 +190,7 @@ func TestConcurrentTunnels(t *testing.T) {
 func TestExtORPort(t *testing.T) {
 	ext := pttest.StartExtORPort(t, pttest.ExtOROptions{})
 	socksAddr, srvAddr, logs := pair(t, "", ext.Addr, ext.CookieFile)
-	c, rep, err := socksDial(t, socksAddr, srvAddr, "")
+	c, rep, err := socksDial(socksAddr, srvAddr, "")
 	if err != nil || rep != 0 {
 		t.Fatalf("socks: rep %d err %v\n%s", rep, err, logs)
 	}
@@ -213,7 +213,7 @@ func TestExtORPort(t *testing.T) {
 func TestSteadyStateAllocs(t *testing.T) {
 	or := listen(t, echo)
 	socksAddr, srvAddr, _ := pair(t, or, "", "")
-	c, rep, err := socksDial(t, socksAddr, srvAddr, "")
+	c, rep, err := socksDial(socksAddr, srvAddr, "")
 	if err != nil || rep != 0 {
 		t.Fatalf("socks: rep %d err %v", rep, err)
 	}
@@ -243,7 +243,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 func BenchmarkTunnel(b *testing.B) {
 	or := listen(b, func(c net.Conn) { io.Copy(io.Discard, c) })
 	socksAddr, srvAddr, _ := pair(b, or, "", "")
-	c, rep, err := socksDial(b, socksAddr, srvAddr, "")
+	c, rep, err := socksDial(socksAddr, srvAddr, "")
 	if err != nil || rep != 0 {
 		b.Fatalf("socks: rep %d err %v", rep, err)
 	}

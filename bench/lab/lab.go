@@ -1,6 +1,6 @@
 // Package lab is `ptbench lab`: it compares pairs of pluggable-transport binaries (any mix of
 // ptreactor, obfs4proxy or anything else that speaks pt-spec) on this machine. Each pair is
-// launched the way tor launches managed proxies (bench.StartPair: managed environment, the
+// launched the way tor launches managed proxies (harness.StartPair: managed environment, the
 // methods and the server's cert read from stdout) in front of an in-process ORPort stand-in
 // that speaks the xfer protocol (bench.Target), and driven through the client's SOCKS port.
 //
@@ -29,6 +29,7 @@ import (
 	"github.com/ptreactor/ptreactor/bench"
 	"github.com/ptreactor/ptreactor/bench/procstat"
 	"github.com/ptreactor/ptreactor/bench/report"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // Contestant is one pair of binaries: NAME=SERVER:CLIENT on the command line.
@@ -318,7 +319,7 @@ func (l *lab) measure(ctx context.Context, sc string, r int, c Contestant) error
 type run struct {
 	lab *lab
 	c   Contestant
-	p   *bench.Pair
+	p   *harness.Pair
 	r   int
 }
 
@@ -345,17 +346,17 @@ func (e *startError) Error() string { return "pair " + e.pair + ": " + oneLine(e
 func (e *startError) Unwrap() error { return e.err }
 
 // start launches c's server and client, then proves the pair with one checked round trip.
-func (l *lab) start(ctx context.Context, c Contestant, sub string) (*bench.Pair, error) {
+func (l *lab) start(ctx context.Context, c Contestant, sub string) (*harness.Pair, error) {
 	sctx, cancel := context.WithTimeout(ctx, l.cfg.StartTimeout)
 	defer cancel()
-	spec := bench.PairSpec{
+	spec := harness.PairSpec{
 		ClientBin: c.Client, ServerBin: c.Server, ClientEnv: c.Env, ServerEnv: c.Env,
 		Transport: l.cfg.Transport, Dir: filepath.Join(l.cfg.Dir, c.Name, sub), ORPort: l.tgt.Addr(),
 	}
 	if l.cfg.Stderr != nil {
 		spec.ClientStderr, spec.ServerStderr = l.cfg.Stderr, l.cfg.Stderr
 	}
-	p, err := bench.StartPair(sctx, spec)
+	p, err := harness.StartPair(sctx, spec)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ptreactor/ptreactor/bench"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // probeGarbage is how much random data a garbage probe sends: more than the longest obfs4
@@ -189,7 +190,7 @@ func (m *run) recordHandshake(ctx context.Context) ([]byte, error) {
 	}()
 	dctx, cancel := context.WithTimeout(ctx, tunnelTimeout)
 	defer cancel()
-	c, err := bench.DialSOCKS(dctx, m.p.Client.Addr(m.p.Transport), ln.Addr().String(), m.p.SOCKSArgs)
+	c, err := harness.DialSOCKS(dctx, m.p.Client.Addr(m.p.Transport), ln.Addr().String(), m.p.SOCKSArgs)
 	if err != nil {
 		return nil, err
 	}

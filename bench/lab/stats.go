@@ -11,8 +11,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/ptreactor/ptreactor/bench"
 	"github.com/ptreactor/ptreactor/bench/results"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // figureKey is one figure: a metric of a scenario's variant at a tunnel count, for a pair.
@@ -117,7 +117,7 @@ func (m *run) errors(sc, variant string, tunnels int, e errorKinds) {
 // silent), eof (closed early), socks (the client PT refused the request), corrupt (a SHA-256
 // mismatch), other.
 func errorKind(err error) string {
-	var se *bench.SOCKSError
+	var se *harness.SOCKSError
 	var ne net.Error
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):

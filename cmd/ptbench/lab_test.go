@@ -113,7 +113,7 @@ func TestBadInput(t *testing.T) {
 		wants []string
 	}{
 		{"unknown transport", []string{"--pair", "p=" + bin + ":" + bin, "--transport", "nosuch"},
-			1, []string{"pair p", "no nosuch method"}},
+			1, []string{"pair p", "nosuch", "not offered"}},
 		{"VERSION-ERROR", []string{"--pair", "p=" + script(t, dir, "version-error", "echo VERSION-ERROR no-version\nexit 1\n") + ":" + bin},
 			1, []string{"pair p", "VERSION-ERROR no-version"}},
 		{"ENV-ERROR", []string{"--pair", "p=" + script(t, dir, "env-error", "echo VERSION 1\necho ENV-ERROR no TOR_PT_ORPORT\nexit 1\n") + ":" + bin},
@@ -125,7 +125,7 @@ func TestBadInput(t *testing.T) {
 		{"no DONE", []string{"--start-timeout", "1s", "--pair", "p=" + script(t, dir, "silent", "echo VERSION 1\nexec sleep 60\n") + ":" + bin},
 			1, []string{"pair p", "no METHODS DONE"}},
 		{"exits early", []string{"--pair", "p=" + script(t, dir, "exits", "echo VERSION 1\nexit 0\n") + ":" + bin},
-			1, []string{"pair p", "stdout closed before METHODS DONE"}},
+			1, []string{"pair p", "exited before METHODS DONE"}},
 		// The server's SMETHOD line carries another cert (its first characters changed), so
 		// the client's every handshake fails.
 		{"wrong cert", []string{"--start-timeout", "3s", "--pair", "p=" + script(t, dir, "wrong-cert",

@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/ptreactor/ptreactor/bench"
+	"github.com/ptreactor/ptreactor/internal/harness"
 	"github.com/ptreactor/ptreactor/internal/pttest"
 )
 
 // These are black-box tests of the built binary against the real peer, obfs4proxy. They
-// launch both as tor would (bench.Launch), tunnel through SOCKS with tor's argument
+// launch both as tor would (harness.Launch), tunnel through SOCKS with tor's argument
 // encoding, and feed the bridge side into an in-process ORPort stand-in (bench.Target)
 // that checks every byte.
 
@@ -99,7 +100,7 @@ func (l *logBuf) String() string {
 
 // startPair launches ps (filling in Dir and the stderr sinks) and stops it when the test
 // ends; a stop that needs a kill is an error, since tor relies on stdin close.
-func startPair(t testing.TB, ps bench.PairSpec) *bench.Pair {
+func startPair(t testing.TB, ps harness.PairSpec) *harness.Pair {
 	t.Helper()
 	if ps.Dir == "" {
 		ps.Dir = t.TempDir()
@@ -108,7 +109,7 @@ func startPair(t testing.TB, ps bench.PairSpec) *bench.Pair {
 	ps.ClientStderr, ps.ServerStderr = &cerr, &serr
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := bench.StartPair(ctx, ps)
+	p, err := harness.StartPair(ctx, ps)
 	if err != nil {
 		t.Fatalf("%v\nclient stderr: %s\nserver stderr: %s", err, cerr.String(), serr.String())
 	}
@@ -124,7 +125,7 @@ func startPair(t testing.TB, ps bench.PairSpec) *bench.Pair {
 }
 
 // dial opens a tunnel through p, bounded by timeout.
-func dial(t testing.TB, p *bench.Pair, timeout time.Duration) net.Conn {
+func dial(t testing.TB, p *harness.Pair, timeout time.Duration) net.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -146,7 +147,7 @@ func timeoutCtx(d time.Duration) (context.Context, context.CancelFunc) {
 }
 
 // dialErr is dial for goroutines other than the test's own.
-func dialErr(p *bench.Pair, timeout time.Duration) (net.Conn, error) {
+func dialErr(p *harness.Pair, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return p.Dial(ctx)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ptreactor/ptreactor/bench"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // TestObfs4ClientArgs drives our client PT's SOCKS side as tor does, against an obfs4proxy
@@ -18,12 +19,12 @@ func TestObfs4ClientArgs(t *testing.T) {
 	us, peer := ourBin(t), obfs4proxyBin(t)
 	tgt := target(t, false)
 	bridge := bridgeServer(t, peer, t.TempDir(), tgt.Addr(), "")
-	cert := bridge.Methods["obfs4"].Args["cert"]
-	cli := launch(t, bench.Spec{Bin: us, StateDir: t.TempDir(), ClientTransports: "obfs4"})
+	cert := bridge.Methods["obfs4"].Arg("cert")
+	cli := launch(t, harness.Spec{Bin: us, StateDir: t.TempDir(), ClientTransports: "obfs4"})
 	dial := func(args string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c, err := bench.DialSOCKS(ctx, cli.Addr("obfs4"), bridge.Addr("obfs4"), args)
+		c, err := harness.DialSOCKS(ctx, cli.Addr("obfs4"), bridge.Addr("obfs4"), args)
 		if err != nil {
 			return err
 		}
@@ -32,7 +33,7 @@ func TestObfs4ClientArgs(t *testing.T) {
 	}
 
 	// Unknown keys pad the string past 255 bytes; the ';' escaping sits across the split.
-	long := bench.ObfsArgs(cert, 0) + ";x-pad=" + strings.Repeat(`a\;`, 80)
+	long := harness.ObfsArgs(cert, 0) + ";x-pad=" + strings.Repeat(`a\;`, 80)
 	if len(long) <= 255 {
 		t.Fatalf("test args only %d bytes", len(long))
 	}
@@ -40,14 +41,14 @@ func TestObfs4ClientArgs(t *testing.T) {
 		t.Errorf("%d-byte arguments: %v", len(long), err)
 	}
 	for _, bad := range []string{
-		"cert=" + cert,               // iat-mode is required
-		bench.ObfsArgs(cert, 3),      // out of range
-		bench.ObfsArgs(cert[:60], 0), // short cert
-		bench.ObfsArgs(cert+"==", 0), // padded cert
-		"iat-mode=0",                 // no cert
+		"cert=" + cert,                 // iat-mode is required
+		harness.ObfsArgs(cert, 3),      // out of range
+		harness.ObfsArgs(cert[:60], 0), // short cert
+		harness.ObfsArgs(cert+"==", 0), // padded cert
+		"iat-mode=0",                   // no cert
 	} {
 		err := dial(bad)
-		var se *bench.SOCKSError
+		var se *harness.SOCKSError
 		if !errors.As(err, &se) || se.Code != 1 {
 			t.Errorf("args %q: got %v, want SOCKS reply 0x01", bad, err)
 		}

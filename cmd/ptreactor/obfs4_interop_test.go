@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ptreactor/ptreactor/bench"
+	"github.com/ptreactor/ptreactor/internal/harness"
 	"github.com/ptreactor/ptreactor/internal/pttest"
 )
 
@@ -50,13 +51,13 @@ func testInterop(t *testing.T, modes ...int) {
 	for _, pr := range pairings(t) {
 		for _, iat := range modes {
 			tgt, ext := target(t, false), extORTarget(t)
-			p := startPair(t, bench.PairSpec{
+			p := startPair(t, harness.PairSpec{
 				ClientBin: pr.client, ServerBin: pr.server, Transport: "obfs4",
 				ORPort: tgt.Addr(), ExtORPort: ext.Addr, CookieFile: ext.CookieFile,
 				IATMode: iat, ServerOptions: fmt.Sprintf("obfs4:iat-mode=%d", iat),
 			})
 			name := fmt.Sprintf("%s/iat-mode=%d", pr.name, iat)
-			if got := bench.IATArg(p.Server); got != iat {
+			if got := harness.IATArg(p.Server); got != iat {
 				t.Errorf("%s: SMETHOD ARGS iat-mode = %d, want %d (%q)", name, got, iat, p.Server.Header)
 			}
 			c := dial(t, p, 10*time.Second)
@@ -92,7 +93,7 @@ func TestObfs4ConcurrentTunnels(t *testing.T) {
 	for _, pr := range pairings(t) {
 		t.Run(pr.name, func(t *testing.T) {
 			tgt := target(t, false)
-			p := startPair(t, bench.PairSpec{ClientBin: pr.client, ServerBin: pr.server,
+			p := startPair(t, harness.PairSpec{ClientBin: pr.client, ServerBin: pr.server,
 				Transport: "obfs4", ORPort: tgt.Addr()})
 			var wg sync.WaitGroup
 			errs := make(chan error, tunnels)

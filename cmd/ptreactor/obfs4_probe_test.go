@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ptreactor/ptreactor/bench"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // probeIdentity pins the bridge identity so that its close delay is known: with drbg-seed
@@ -106,15 +107,15 @@ func TestObfs4Probing(t *testing.T) {
 	tgt := target(t, false)
 	bridge := bridgeServer(t, server, t.TempDir(), tgt.Addr(), probeIdentity)
 	baddr := bridge.Addr("obfs4")
-	cert := bridge.Methods["obfs4"].Args["cert"]
+	cert := bridge.Methods["obfs4"].Arg("cert")
 
 	// A genuine client (obfs4proxy), through a relay that keeps its first flight.
 	relay := newRecordingRelay(t, baddr)
-	cli := launch(t, bench.Spec{Bin: peer, StateDir: t.TempDir(), ClientTransports: "obfs4"})
+	cli := launch(t, harness.Spec{Bin: peer, StateDir: t.TempDir(), ClientTransports: "obfs4"})
 	func() {
 		ctx, cancel := timeoutCtx(10 * time.Second)
 		defer cancel()
-		c, err := bench.DialSOCKS(ctx, cli.Addr("obfs4"), relay.ln.Addr().String(), bench.ObfsArgs(cert, 0))
+		c, err := harness.DialSOCKS(ctx, cli.Addr("obfs4"), relay.ln.Addr().String(), harness.ObfsArgs(cert, 0))
 		if err != nil {
 			t.Fatalf("genuine client: %v", err)
 		}

@@ -10,16 +10,17 @@ import (
 	"time"
 
 	"github.com/ptreactor/ptreactor/bench"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
-// launch starts one PT for spec and kills it at the end of the test if it is still running.
-func launch(t testing.TB, s bench.Spec) *bench.PT {
+// launch starts one PT for spec (every transport of it reported, or the test fails) and kills it at the end of the test if it is still running.
+func launch(t testing.TB, s harness.Spec) *harness.PT {
 	t.Helper()
 	var errs logBuf
 	s.Stderr = &errs
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pt, err := bench.Launch(ctx, s)
+	pt, err := harness.Launch(ctx, s)
 	if err != nil {
 		t.Fatalf("%v\nstderr: %s", err, errs.String())
 	}
@@ -29,16 +30,11 @@ func launch(t testing.TB, s bench.Spec) *bench.PT {
 			t.Logf("%s stderr: %s", s.Bin, errs.String())
 		}
 	})
-	for _, name := range strings.Split(s.ClientTransports+s.ServerTransports, ",") {
-		if _, ok := pt.Methods[name]; !ok {
-			t.Fatalf("%s reported no %s method: %q", s.Bin, name, pt.Header)
-		}
-	}
 	return pt
 }
 
-func bridgeServer(t testing.TB, bin, stateDir, orport, options string) *bench.PT {
-	return launch(t, bench.Spec{Bin: bin, StateDir: stateDir, ServerTransports: "obfs4",
+func bridgeServer(t testing.TB, bin, stateDir, orport, options string) *harness.PT {
+	return launch(t, harness.Spec{Bin: bin, StateDir: stateDir, ServerTransports: "obfs4",
 		BindAddr: "obfs4-127.0.0.1:0", ORPort: orport, ServerOptions: options})
 }
 
@@ -99,19 +95,19 @@ func TestObfs4StatePortability(t *testing.T) {
 				t.Fatal(err)
 			}
 			first := bridgeServer(t, c.first, state, tgt.Addr(), "obfs4:iat-mode=1")
-			args1 := first.Methods["obfs4"].Args
+			m1 := first.Methods["obfs4"]
 			line1, id1 := bridgeLine(t, state), readIdentity(t, state)
-			if args1["iat-mode"] != "1" || id1.IATMode != 1 {
-				t.Fatalf("first run: ARGS %v, state iat-mode %d; want iat-mode 1", args1, id1.IATMode)
+			if m1.Arg("iat-mode") != "1" || id1.IATMode != 1 {
+				t.Fatalf("first run: ARGS %v, state iat-mode %d; want iat-mode 1", m1.Args, id1.IATMode)
 			}
 			if !first.Stop(10 * time.Second) {
 				t.Fatal("first bridge did not exit on stdin close")
 			}
 
 			second := bridgeServer(t, c.second, state, tgt.Addr(), "")
-			args2 := second.Methods["obfs4"].Args
-			if args2["cert"] != args1["cert"] || args2["iat-mode"] != args1["iat-mode"] {
-				t.Errorf("SMETHOD ARGS changed across implementations: %v -> %v", args1, args2)
+			m2 := second.Methods["obfs4"]
+			if m2.Arg("cert") != m1.Arg("cert") || m2.Arg("iat-mode") != m1.Arg("iat-mode") {
+				t.Errorf("SMETHOD ARGS changed across implementations: %v -> %v", m1.Args, m2.Args)
 			}
 			if line2 := bridgeLine(t, state); line2 != line1 {
 				t.Errorf("bridge line changed:\n%s\n%s", line1, line2)
@@ -121,10 +117,10 @@ func TestObfs4StatePortability(t *testing.T) {
 			}
 
 			// A client of the first implementation, holding the first bridge line.
-			cli := launch(t, bench.Spec{Bin: c.first, StateDir: t.TempDir(), ClientTransports: "obfs4"})
+			cli := launch(t, harness.Spec{Bin: c.first, StateDir: t.TempDir(), ClientTransports: "obfs4"})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			conn, err := bench.DialSOCKS(ctx, cli.Addr("obfs4"), second.Addr("obfs4"), bench.ObfsArgs(args1["cert"], 1))
+			conn, err := harness.DialSOCKS(ctx, cli.Addr("obfs4"), second.Addr("obfs4"), harness.ObfsArgs(m1.Arg("cert"), 1))
 			if err != nil {
 				t.Fatalf("old bridge line against the restarted bridge: %v", err)
 			}

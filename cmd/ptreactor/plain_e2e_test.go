@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ptreactor/ptreactor/bench"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // TestPlainEndToEnd runs our client and our bridge with the identity transport: one large
@@ -15,7 +16,7 @@ import (
 func TestPlainEndToEnd(t *testing.T) {
 	us := ourBin(t)
 	tgt := target(t, false)
-	p := startPair(t, bench.PairSpec{ClientBin: us, ServerBin: us, Transport: "plain", ORPort: tgt.Addr()})
+	p := startPair(t, harness.PairSpec{ClientBin: us, ServerBin: us, Transport: "plain", ORPort: tgt.Addr()})
 
 	c := dial(t, p, 10*time.Second)
 	if err := bench.Xfer(deadlineConn(c, 60*time.Second), 32<<20, 32<<20, 9); err != nil {

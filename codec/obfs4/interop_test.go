@@ -1,22 +1,20 @@
 package obfs4
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ptreactor/ptreactor/codec"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // These tests prove wire compatibility against the real obfs4proxy (0.0.14 in CI), run as
@@ -31,69 +29,32 @@ func obfs4proxyPath(t *testing.T) string {
 	}
 	p, err := exec.LookPath("obfs4proxy")
 	if err != nil {
-		t.Skip("obfs4proxy not installed")
+		t.Fatalf("obfs4proxy is required for the interop tests (make deps): %v", err)
 	}
 	return p
 }
 
-// startObfs4proxy runs obfs4proxy with env and returns the first line of its stdout that
-// starts with want (CMETHOD or SMETHOD).
-func startObfs4proxy(t *testing.T, env []string, want string) string {
+// startObfs4proxy launches obfs4proxy as tor does (internal/harness) for spec, which names
+// one transport, obfs4, and returns its obfs4 method. It is stopped when the test ends.
+func startObfs4proxy(t *testing.T, spec harness.Spec) harness.Method {
 	t.Helper()
-	cmd := exec.Command(obfs4proxyPath(t))
-	cmd.Env = append([]string{"TOR_PT_MANAGED_TRANSPORT_VER=1", "PATH=" + os.Getenv("PATH")}, env...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec.Bin = obfs4proxyPath(t)
+	spec.StateDir = t.TempDir()
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	spec.Stderr = &stderr
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	pt, err := harness.Launch(ctx, spec)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		pt.Stop(5 * time.Second)
 		if t.Failed() {
-			cmd.Process.Kill()
-			cmd.Wait()
 			t.Logf("obfs4proxy stderr:\n%s", stderr.String())
 		}
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
 	})
-	lines := make(chan string, 16)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		for s.Scan() {
-			lines <- s.Text()
-		}
-		close(lines)
-	}()
-	deadline := time.After(interopTimeout)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatal("obfs4proxy exited before " + want)
-			}
-			if strings.HasPrefix(l, want+" ") {
-				go func() {
-					for range lines {
-					}
-				}()
-				return l
-			}
-			if strings.Contains(l, "ERROR") {
-				t.Fatalf("obfs4proxy: %s", l)
-			}
-		case <-deadline:
-			t.Fatal("obfs4proxy: no " + want)
-		}
-	}
+	return pt.Methods["obfs4"]
 }
 
 // echoServer accepts connections and echoes them until the test ends.
@@ -186,23 +147,9 @@ func readUntil(conn net.Conn, w codec.Wire, want int) ([]byte, error) {
 func TestInteropClientToObfs4proxy(t *testing.T) {
 	echo := echoServer(t)
 	for _, serverIAT := range []string{"0", "1"} {
-		line := startObfs4proxy(t, []string{
-			"TOR_PT_SERVER_TRANSPORTS=obfs4",
-			"TOR_PT_SERVER_BINDADDR=obfs4-127.0.0.1:0",
-			"TOR_PT_SERVER_TRANSPORT_OPTIONS=obfs4:iat-mode=" + serverIAT,
-			"TOR_PT_ORPORT=" + echo,
-			"TOR_PT_EXTENDED_SERVER_PORT=",
-			"TOR_PT_STATE_LOCATION=" + t.TempDir(),
-		}, "SMETHOD")
-		// SMETHOD obfs4 127.0.0.1:PORT ARGS:cert=...,iat-mode=N
-		f := strings.Fields(line)
-		addr := f[2]
-		var cert string
-		for _, kv := range strings.Split(strings.TrimPrefix(f[3], "ARGS:"), ",") {
-			if v, ok := strings.CutPrefix(kv, "cert="); ok {
-				cert = v
-			}
-		}
+		m := startObfs4proxy(t, harness.Spec{ServerTransports: "obfs4", BindAddr: "obfs4-127.0.0.1:0",
+			ServerOptions: "obfs4:iat-mode=" + serverIAT, ORPort: echo})
+		addr, cert := m.Addr, m.Arg("cert")
 		for _, clientIAT := range []string{"0", "1", "2"} {
 			conns := 12
 			if clientIAT != "0" {
@@ -274,11 +221,7 @@ func TestInteropObfs4proxyToServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		bridge := serveEcho(t, srv)
-		line := startObfs4proxy(t, []string{
-			"TOR_PT_CLIENT_TRANSPORTS=obfs4",
-			"TOR_PT_STATE_LOCATION=" + t.TempDir(),
-		}, "CMETHOD")
-		socks := strings.Fields(line)[3] // CMETHOD obfs4 socks5 127.0.0.1:PORT
+		socks := startObfs4proxy(t, harness.Spec{ClientTransports: "obfs4"}).Addr
 		cert, _ := srv.Args().Get("cert")
 		for _, clientIAT := range []string{"0", "1", "2"} {
 			conns := map[string]int{"0": 12, "1": 3, "2": 2}[clientIAT]
@@ -353,44 +296,17 @@ func serveEcho(t *testing.T, srv codec.Server) string {
 	return l.Addr().String()
 }
 
-// socksRoundTrip connects through obfs4proxy's SOCKS5 port with PT args in the username.
+// socksRoundTrip opens a tunnel through obfs4proxy's SOCKS5 port as tor does and echoes
+// size bytes through it.
 func socksRoundTrip(socks, target, args string, size int) error {
-	conn, err := net.DialTimeout("tcp", socks, interopTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	conn, err := harness.DialSOCKS(ctx, socks, target, args)
 	if err != nil {
-		return err
+		return fmt.Errorf("socks: %w", err)
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(interopTimeout))
-	if _, err := conn.Write([]byte{5, 1, 2}); err != nil {
-		return err
-	}
-	var r [2]byte
-	if _, err := io.ReadFull(conn, r[:]); err != nil || r != [2]byte{5, 2} {
-		return fmt.Errorf("socks method: %v %x", err, r)
-	}
-	auth := []byte{1, byte(len(args))}
-	auth = append(auth, args...)
-	auth = append(auth, 1, 0)
-	if _, err := conn.Write(auth); err != nil {
-		return err
-	}
-	if _, err := io.ReadFull(conn, r[:]); err != nil || r[1] != 0 {
-		return fmt.Errorf("socks auth: %v %x", err, r)
-	}
-	host, port, _ := net.SplitHostPort(target)
-	ip := net.ParseIP(host).To4()
-	var p uint16
-	fmt.Sscan(port, &p)
-	req := []byte{5, 1, 0, 1}
-	req = append(req, ip...)
-	req = binary.BigEndian.AppendUint16(req, p)
-	if _, err := conn.Write(req); err != nil {
-		return err
-	}
-	var rep [10]byte
-	if _, err := io.ReadFull(conn, rep[:]); err != nil || rep[1] != 0 {
-		return fmt.Errorf("socks connect: %v %x", err, rep)
-	}
 	// One byte there and back first. obfs4proxy reads the PRNG seed frame that ends our
 	// handshake reply only when more bytes arrive after it; until then it pads with a
 	// random length table of its own, and in iat-mode 2 it panics when a table yields a 0

@@ -1,22 +1,22 @@
 // Package pttest runs the real ptreactor binary the way tor does, for the black-box tests
-// of every package: it builds the binary once per test process, starts it with a managed-
-// proxy environment, hands out its stdout line by line and cleans it up when the test ends.
+// of every package: it builds the binary once per test process, starts it (with
+// internal/harness) in a managed-proxy environment, hands out its stdout line by line and
+// cleans it up when the test ends.
 package pttest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 var (
@@ -53,75 +53,47 @@ func moduleRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// Proc is one running ptreactor.
+// Proc is one running ptreactor, a harness.Proc tied to a test.
 type Proc struct {
+	*harness.Proc
 	t      testing.TB
-	Cmd    *exec.Cmd
-	Stdin  io.WriteCloser
-	lines  chan string
-	Stderr *strings.Builder
-	done   chan struct{}
-	mu     sync.Mutex
-	err    error // Wait's result, valid once done is closed
+	stderr lockedBuilder
 }
 
 // Start runs the binary with exactly env (plus PATH and HOME) and args. The process is killed
 // when the test ends if it is still running.
 func Start(t testing.TB, env []string, args ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(Binary(t), args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
-	stdin, err := cmd.StdinPipe()
+	p := &Proc{t: t}
+	hp, err := harness.StartProc(Binary(t), args, append(harness.BaseEnv(), env...), &p.stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &Proc{t: t, Cmd: cmd, Stdin: stdin, lines: make(chan string, 1024), Stderr: &strings.Builder{}, done: make(chan struct{})}
-	cmd.Stderr = &lockedWriter{w: p.Stderr, mu: &p.mu}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	p.Proc = hp
+	t.Cleanup(hp.Kill)
 	return p
 }
 
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
+// lockedBuilder collects what a child writes on stderr (or stdout).
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
 }
 
-func (l *lockedWriter) Write(b []byte) (int, error) {
+func (l *lockedBuilder) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(b)
+	return l.b.Write(b)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // StderrText returns what the process wrote on stderr so far.
-func (p *Proc) StderrText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.Stderr.String()
-}
+func (p *Proc) StderrText() string { return p.stderr.String() }
 
 // Line returns the next stdout line, or fails the test after timeout or at EOF.
 func (p *Proc) Line(timeout time.Duration) string {
@@ -136,7 +108,7 @@ func (p *Proc) Line(timeout time.Duration) string {
 // NextLine returns the next stdout line; ok is false at EOF or after timeout.
 func (p *Proc) NextLine(timeout time.Duration) (string, bool) {
 	select {
-	case l, ok := <-p.lines:
+	case l, ok := <-p.Lines():
 		return l, ok
 	case <-time.After(timeout):
 		return "", false
@@ -160,40 +132,25 @@ func (p *Proc) Expect(prefix string, timeout time.Duration) string {
 	}
 }
 
-// Signal sends sig to the process.
-func (p *Proc) Signal(sig syscall.Signal) {
-	_ = p.Cmd.Process.Signal(sig)
-}
-
 // Wait waits up to timeout for the process to exit and returns its exit code (-1 when it
 // was killed by a signal); it fails the test on timeout.
 func (p *Proc) Wait(timeout time.Duration) int {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	lines := p.Lines()
 	for {
 		select {
-		case <-p.lines: // drain so the reader goroutine can finish
-			continue
-		case <-p.done:
-			if p.Cmd.ProcessState == nil {
-				return -1
+		case _, ok := <-lines: // drain so that the child never blocks on stdout
+			if !ok {
+				lines = nil
 			}
-			return p.Cmd.ProcessState.ExitCode()
+		case <-p.Done():
+			return p.ExitCode()
 		case <-ctx.Done():
 			p.t.Fatalf("process did not exit within %v (stderr: %s)", timeout, p.StderrText())
 			return -1
 		}
-	}
-}
-
-// Exited reports whether the process has ended.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
 	}
 }
 

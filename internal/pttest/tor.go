@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -151,8 +150,7 @@ type Tor struct {
 	DataDir string
 	LogPath string // tor's log file, at info level
 
-	mu     sync.Mutex
-	output strings.Builder // tor's stdout and stderr
+	output lockedBuilder // tor's stdout and stderr
 	done   chan struct{}
 	err    error
 }
@@ -188,8 +186,7 @@ func StartTor(t testing.TB, ns *NetNS, torrc ...string) *Tor {
 	}
 	tr.Cmd = exec.Command(bin, "-f", rc, "--defaults-torrc", os.DevNull, "--ignore-missing-torrc")
 	tr.Cmd.Dir = dir
-	w := &lockedWriter{w: &tr.output, mu: &tr.mu}
-	tr.Cmd.Stdout, tr.Cmd.Stderr = w, w
+	tr.Cmd.Stdout, tr.Cmd.Stderr = &tr.output, &tr.output
 	// Kill tor if this test process dies first. Pdeathsig follows the forking thread, so
 	// that thread stays (locked, in the namespace) until tor has ended.
 	tr.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -219,8 +216,6 @@ func StartTor(t testing.TB, ns *NetNS, torrc ...string) *Tor {
 
 // Output is what tor wrote on stdout and stderr so far (its notice log).
 func (tr *Tor) Output() string {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
 	return tr.output.String()
 }
 

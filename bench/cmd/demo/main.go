@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ptreactor/ptreactor/bench"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 func main() {
@@ -70,10 +71,10 @@ func run(bin, transport string, size int64) error {
 	if transport == "auto" {
 		try = []string{"obfs4", "plain"}
 	}
-	var p *bench.Pair
+	var p *harness.Pair
 	for i, t := range try {
 		say("\nlaunching the bridge side and the client side for transport %q, as tor would:", t)
-		spec := bench.PairSpec{ClientBin: bin, ServerBin: bin, Transport: t,
+		spec := harness.PairSpec{ClientBin: bin, ServerBin: bin, Transport: t,
 			Dir: filepath.Join(dir, t), ORPort: tgt.Addr(), ClientStderr: os.Stderr, ServerStderr: os.Stderr}
 		p, err = startPair(spec)
 		if err == nil {
@@ -146,11 +147,11 @@ func run(bin, transport string, size int64) error {
 	return nil
 }
 
-func startPair(spec bench.PairSpec) (*bench.Pair, error) {
+func startPair(spec harness.PairSpec) (*harness.Pair, error) {
 	// Print the header lines as they come: the bench harness hands them to Lines.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return bench.StartPairWithLines(ctx, spec, echoLines("bridge"), echoLines("client"))
+	return harness.StartPairWithLines(ctx, spec, echoLines("bridge"), echoLines("client"))
 }
 
 // short is the start of an error, without the header lines the harness appends.

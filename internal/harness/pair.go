@@ -1,4 +1,4 @@
-package bench
+package harness
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 )
 
 // PairSpec describes a client PT and a server PT joined by one transport, with the server
-// feeding an ORPort (or ExtORPort). Either binary may be ptreactor, obfs4proxy or the
-// reference forwarder.
+// feeding an ORPort (or ExtORPort). Either binary may be any managed PT: ptreactor,
+// obfs4proxy, bench's reference forwarder.
 type PairSpec struct {
 	ClientBin, ServerBin       string
 	ClientFlags                []string
@@ -73,22 +73,12 @@ func StartPairWithLines(ctx context.Context, ps PairSpec, serverLines, clientLin
 		srv.Kill()
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	if _, ok := srv.Methods[ps.Transport]; !ok {
-		cli.Kill()
-		srv.Kill()
-		return nil, fmt.Errorf("server reported no %s method: %q", ps.Transport, srv.Header)
-	}
-	if _, ok := cli.Methods[ps.Transport]; !ok {
-		cli.Kill()
-		srv.Kill()
-		return nil, fmt.Errorf("client reported no %s method: %q", ps.Transport, cli.Header)
-	}
 	p := &Pair{Client: cli, Server: srv, Transport: ps.Transport, Bridge: srv.Addr(ps.Transport)}
 	if ps.Transport == "obfs4" {
-		cert := srv.Methods["obfs4"].Args["cert"]
+		cert := srv.Methods["obfs4"].Arg("cert")
 		if cert == "" {
 			p.Stop(time.Second)
-			return nil, fmt.Errorf("server SMETHOD has no cert: %q", srv.Header)
+			return nil, fmt.Errorf("server %s: SMETHOD obfs4 has no cert in its ARGS: %q", ps.ServerBin, srv.Header)
 		}
 		p.SOCKSArgs = ObfsArgs(cert, ps.IATMode)
 	}
@@ -109,7 +99,7 @@ func (p *Pair) Stop(timeout time.Duration) bool {
 
 // IATArg returns the iat-mode a server PT publishes in its SMETHOD ARGS, or -1.
 func IATArg(pt *PT) int {
-	n, err := strconv.Atoi(pt.Methods["obfs4"].Args["iat-mode"])
+	n, err := strconv.Atoi(pt.Methods["obfs4"].Arg("iat-mode"))
 	if err != nil {
 		return -1
 	}

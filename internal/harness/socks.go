@@ -1,4 +1,4 @@
-package bench
+package harness
 
 import (
 	"context"
@@ -34,8 +34,8 @@ func EscapeSOCKSArg(v string) string {
 }
 
 // SplitSOCKSArgs splits an argument string into the RFC 1929 username and password the way
-// tor does (pt-spec 3.5): the first 255 bytes go in the username, the rest in the password,
-// and a password that would be empty is a single NUL byte.
+// tor does: the first 255 bytes go in the username, the rest in the password, and a
+// password that would be empty is a single NUL byte.
 func SplitSOCKSArgs(args string) (user, pass []byte) {
 	if len(args) <= 255 {
 		return []byte(args), []byte{0}
@@ -49,8 +49,9 @@ type SOCKSError struct{ Code byte }
 func (e *SOCKSError) Error() string { return fmt.Sprintf("socks5 reply %#02x", e.Code) }
 
 // DialSOCKS opens a tunnel to target (host:port) through the SOCKS5 listener at proxy,
-// passing args (empty: no authentication) as tor does. The returned conn carries the
-// tunnel's bytes once the proxy has granted the request.
+// passing args (empty: no authentication) as tor does. The context bounds the connect and
+// the SOCKS exchange; the returned conn carries the tunnel's bytes once the proxy has
+// granted the request, with no deadline set. A refusal is a *SOCKSError.
 func DialSOCKS(ctx context.Context, proxy, target, args string) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", proxy)
@@ -58,18 +59,25 @@ func DialSOCKS(ctx context.Context, proxy, target, args string) (net.Conn, error
 		return nil, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
+		_ = c.SetDeadline(dl)
 	}
-	if err := socksHandshake(c, target, args); err != nil {
+	// A context cancelled during the exchange unblocks it.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	err = socksHandshake(c, target, args)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	c.SetDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	return c, nil
 }
 
-// socksHandshake performs the client side of RFC 1928 (+ RFC 1929 when args is set). It
-// sends everything up to the CONNECT request in one write, as tor's requests are small.
+// socksHandshake performs the client side of RFC 1928, with RFC 1929 carrying args when
+// they are set. Like tor, it offers "no authentication" and username/password when it has
+// arguments, and needs the proxy to choose the latter.
 func socksHandshake(c net.Conn, target, args string) error {
 	host, portStr, err := net.SplitHostPort(target)
 	if err != nil {
@@ -77,13 +85,13 @@ func socksHandshake(c net.Conn, target, args string) error {
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {
-		return err
+		return fmt.Errorf("target port %q: %w", portStr, err)
 	}
-	method := byte(0x00)
+	greeting, method := []byte{5, 1, 0}, byte(0x00)
 	if args != "" {
-		method = 0x02
+		greeting, method = []byte{5, 2, 0, 2}, 0x02
 	}
-	if _, err := c.Write([]byte{5, 1, method}); err != nil {
+	if _, err := c.Write(greeting); err != nil {
 		return err
 	}
 	var rep [2]byte
@@ -91,7 +99,7 @@ func socksHandshake(c net.Conn, target, args string) error {
 		return fmt.Errorf("socks method reply: %w", err)
 	}
 	if rep[0] != 5 || rep[1] != method {
-		return fmt.Errorf("socks method reply %x", rep)
+		return fmt.Errorf("socks method reply %x, want method %d", rep, method)
 	}
 	if method == 0x02 {
 		user, pass := SplitSOCKSArgs(args)
@@ -117,6 +125,9 @@ func socksHandshake(c net.Conn, target, args string) error {
 		req = append(req, 4)
 		req = append(req, ip.To16()...)
 	} else {
+		if len(host) > 255 {
+			return fmt.Errorf("target host name of %d bytes", len(host))
+		}
 		req = append(req, 3, byte(len(host)))
 		req = append(req, host...)
 	}
@@ -143,12 +154,15 @@ func socksHandshake(c net.Conn, target, args string) error {
 	case 3:
 		var l [1]byte
 		if _, err := io.ReadFull(c, l[:]); err != nil {
-			return err
+			return fmt.Errorf("socks connect reply: %w", err)
 		}
 		skip = int(l[0]) + 2
 	default:
 		return fmt.Errorf("socks connect reply: address type %d", hdr[3])
 	}
-	_, err = io.ReadFull(c, make([]byte, skip))
-	return err
+	var bound [257]byte
+	if _, err := io.ReadFull(c, bound[:skip]); err != nil {
+		return fmt.Errorf("socks connect reply: %w", err)
+	}
+	return nil
 }
