@@ -45,7 +45,7 @@ func (l *lab) charts(figs []results.Figure) []report.Chart {
 	}
 	if has("churn") {
 		c := report.Chart{Name: "setup_cdf", Scenario: "churn", Title: "Set-up latency CDF (open loop, all runs)",
-			X: "set-up latency (ms)", Y: "fraction of set-ups", LogX: true}
+			X: "set-up latency (ms)", Y: "fraction of set-ups", LogX: true, Fraction: true}
 		for i, p := range pairs {
 			if h := l.setupHist[p]; h != nil && h.count() > 0 {
 				x, y := h.cdf()

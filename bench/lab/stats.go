@@ -71,11 +71,18 @@ func (h *histogram) ms(q float64) float64 { return float64(h.h.ValueAtQuantile(q
 
 func (h *histogram) merge(o *histogram) { h.h.Merge(o.h) }
 
-// cdf is the cumulative distribution: latency in ms against the fraction at or below it.
+// cdf is the cumulative distribution: latency in ms against the fraction of samples at or
+// below it, one point per non-empty bucket.
 func (h *histogram) cdf() (x, y []float64) {
-	for _, b := range h.h.CumulativeDistribution() {
-		x = append(x, float64(b.ValueAt)/1000)
-		y = append(y, b.Quantile/100)
+	total := float64(h.h.TotalCount())
+	var seen int64
+	for _, b := range h.h.Distribution() {
+		if b.Count == 0 {
+			continue
+		}
+		seen += b.Count
+		x = append(x, float64(b.To)/1000)
+		y = append(y, float64(seen)/total)
 	}
 	return x, y
 }

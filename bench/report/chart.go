@@ -18,6 +18,8 @@ type Chart struct {
 	Title    string
 	X, Y     string // axis labels
 	LogX     bool   // tunnel counts 1..256 read better on a log axis
+	// Fraction is a Y axis from 0 to 1 (a CDF), with the legend in the bottom right.
+	Fraction bool
 	Lines    []Line
 }
 
@@ -98,9 +100,16 @@ func (c Chart) Draw(dir string) error {
 		p.Add(line, points)
 		p.Legend.Add(l.Name, line)
 	}
-	// Room above the highest line for the legend, which sits in the top left corner.
-	p.Y.Min = min(p.Y.Min, 0)
-	p.Y.Max = ymax * (1.15 + 0.07*float64(len(c.Lines)))
+	if c.Fraction {
+		p.Y.Min, p.Y.Max = 0, 1
+		p.Legend.Top, p.Legend.Left = false, false
+		p.Legend.XOffs = -vg.Points(10)
+		p.Legend.YOffs = vg.Points(10)
+	} else {
+		// Room above the highest line for the legend, which sits in the top left corner.
+		p.Y.Min = min(p.Y.Min, 0)
+		p.Y.Max = ymax * (1.15 + 0.07*float64(len(c.Lines)))
+	}
 	for _, ext := range []string{".png", ".svg"} {
 		if err := p.Save(7*vg.Inch, 4*vg.Inch, filepath.Join(dir, c.Name+ext)); err != nil {
 			return err
