@@ -249,48 +249,57 @@ func TestLaunchRealBadInput(t *testing.T) {
 	}
 }
 
-// TestPairTunnel launches a ptreactor pair (plain) and an ORPort stand-in, opens tunnels as
-// tor does and echoes through them.
+// TestPairTunnel launches ptreactor pairs feeding the ORPort stand-in and the Extended
+// ORPort stand-in, opens tunnels as tor does and echoes through them.
 func TestPairTunnel(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	or, err := harness.StartORPort(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	defer or.Close()
+	ext, err := harness.StartExtORPort(t.TempDir(), harness.ExtOROptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
 	bin := pttest.Binary(t)
-	for _, transport := range []string{"plain", "obfs4"} {
+	for _, c := range []struct {
+		transport string
+		ext       bool
+	}{{"plain", false}, {"obfs4", false}, {"obfs4", true}} {
+		ps := harness.PairSpec{ClientBin: bin, ServerBin: bin, Transport: c.transport, Dir: t.TempDir(), ORPort: or.Addr}
+		if c.ext {
+			ps.ORPort, ps.ExtORPort, ps.CookieFile = "", ext.Addr, ext.CookieFile
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		p, err := harness.StartPair(ctx, harness.PairSpec{ClientBin: bin, ServerBin: bin, Transport: transport,
-			Dir: t.TempDir(), ORPort: ln.Addr().String()})
+		p, err := harness.StartPair(ctx, ps)
 		if err != nil {
 			cancel()
 			t.Fatal(err)
 		}
-		c, err := p.Dial(ctx)
+		conn, err := p.Dial(ctx)
 		if err != nil {
-			t.Fatalf("%s: %v", transport, err)
+			t.Fatalf("%+v: %v", c, err)
 		}
-		msg := bytes.Repeat([]byte(transport), 10000)
-		go c.Write(msg)
+		msg := bytes.Repeat([]byte(c.transport), 10000)
+		go conn.Write(msg)
 		got := make([]byte, len(msg))
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
-			t.Errorf("%s: echo: %v", transport, err)
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(conn, got); err != nil || !bytes.Equal(got, msg) {
+			t.Errorf("%+v: echo: %v", c, err)
 		}
-		c.Close()
+		conn.Close()
 		cancel()
 		if !p.Stop(10 * time.Second) {
-			t.Errorf("%s: a PT did not leave on stdin close", transport)
+			t.Errorf("%+v: a PT did not leave on stdin close", c)
 		}
+	}
+	s, err := ext.WaitSessions(1, 5*time.Second)
+	if err != nil || len(s) != 1 || !s[0].AuthOK || !s[0].Okay || s[0].Transport != "obfs4" {
+		t.Errorf("ExtORPort sessions %+v %v", s, err)
+	}
+	if n := len(or.Remotes()); n != 2 {
+		t.Errorf("ORPort saw %d connections, want 2", n)
 	}
 }
 
