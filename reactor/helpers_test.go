@@ -1,7 +1,6 @@
 package reactor
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -12,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,51 +170,31 @@ func childMain() {
 }
 
 type child struct {
-	cmd        *exec.Cmd
-	stdin      io.WriteCloser
+	*harness.Proc
 	socks, srv string
 	stderr     *logSink
 }
 
 func startChild(t *testing.T, orport string, nofile int) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "REACTOR_TEST_CHILD=1", "REACTOR_TEST_ORPORT="+orport,
+	ch := &child{stderr: &logSink{}}
+	env := append(os.Environ(), "REACTOR_TEST_CHILD=1", "REACTOR_TEST_ORPORT="+orport,
 		"REACTOR_TEST_NOFILE="+strconv.Itoa(nofile))
-	ch := &child{cmd: cmd, stderr: &logSink{}}
-	cmd.Stderr = ch.stderr
-	var err error
-	if ch.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
+	p, err := harness.StartProc(os.Args[0], []string{"-test.run=^$"}, env, ch.stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ch.stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
+	ch.Proc = p
+	t.Cleanup(func() { p.Stop(5 * time.Second) })
+	for l := range p.Lines() {
+		f := strings.Fields(l)
 		if len(f) == 2 && f[0] == "SOCKS" {
 			ch.socks = f[1]
 		} else if len(f) == 2 && f[0] == "SERVER" {
 			ch.srv = f[1]
 			break
 		} else {
-			t.Fatalf("child: %q (stderr %s)", sc.Text(), ch.stderr)
+			t.Fatalf("child: %q (stderr %s)", l, ch.stderr)
 		}
 	}
 	if ch.srv == "" {

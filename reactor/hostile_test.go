@@ -176,12 +176,12 @@ func TestStalledSinkMemory(t *testing.T) {
 		sendDone <- sum
 	}()
 	time.Sleep(500 * time.Millisecond) // the pipe fills and the sources pause
-	base := rssKiB(t, ch.cmd.Process.Pid)
+	base := rssKiB(t, ch.Pid())
 	peak := base
 	deadline := time.Now().Add(stall)
 	for time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
-		if r := rssKiB(t, ch.cmd.Process.Pid); r > peak {
+		if r := rssKiB(t, ch.Pid()); r > peak {
 			peak = r
 		}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ptreactor/ptreactor/codec/extor"
 	"github.com/ptreactor/ptreactor/codec/upstream"
+	"github.com/ptreactor/ptreactor/internal/harness"
 	"github.com/ptreactor/ptreactor/internal/pttest"
 )
 
@@ -115,7 +116,7 @@ func TestDialBridgeThroughProxies(t *testing.T) {
 		{"http", pttest.ProxyOptions{User: "user", Pass: "pa:ss"}},
 	} {
 		tc.opts.FirstBytes = true
-		bridge := pttest.StartORPort(t, pttest.Banner(banner))
+		bridge := pttest.StartORPort(t, harness.Banner(banner))
 		p := pttest.StartProxy(t, tc.scheme, tc.opts)
 		d := mustDialer(t, Config{Proxy: p.URL})
 		c, err := d.dialBridge(testCtx(t), bridge.Addr)
@@ -338,7 +339,7 @@ func TestOutboundBindApplied(t *testing.T) {
 }
 
 func TestDialTorORPort(t *testing.T) {
-	or := pttest.StartORPort(t, pttest.Banner([]byte("hello")))
+	or := pttest.StartORPort(t, harness.Banner([]byte("hello")))
 	d := mustDialer(t, Config{ORPort: or.Addr})
 	c, err := d.dialTor(testCtx(t), &net.TCPAddr{IP: net.ParseIP("198.51.100.7"), Port: 1}, "obfs4")
 	if err != nil {
@@ -413,7 +414,7 @@ func TestNextSource(t *testing.T) {
 }
 
 func TestDialTorExtORPort(t *testing.T) {
-	e := pttest.StartExtORPort(t, pttest.ExtOROptions{Handler: pttest.Banner([]byte("cell"))})
+	e := pttest.StartExtORPort(t, harness.ExtOROptions{Handler: harness.Banner([]byte("cell"))})
 	d := mustDialer(t, Config{ExtORPort: e.Addr, AuthCookieFile: e.CookieFile, ORPort: deadAddr(t)})
 	clients := []*net.TCPAddr{
 		{IP: net.ParseIP("198.51.100.7"), Port: 54321},
@@ -438,7 +439,7 @@ func TestDialTorExtORPort(t *testing.T) {
 }
 
 func TestDialTorExtORPortCookieReread(t *testing.T) {
-	e := pttest.StartExtORPort(t, pttest.ExtOROptions{})
+	e := pttest.StartExtORPort(t, harness.ExtOROptions{})
 	d := mustDialer(t, Config{ExtORPort: e.Addr, AuthCookieFile: e.CookieFile})
 	for i := 0; i < 3; i++ {
 		c, err := d.dialTor(testCtx(t), nil, "obfs4")
@@ -475,14 +476,14 @@ func TestDialTorExtORPortCookieReread(t *testing.T) {
 func TestDialTorExtORPortFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts pttest.ExtOROptions
+		opts harness.ExtOROptions
 		want error
 	}{
-		{"bad server hash", pttest.ExtOROptions{BadServerHash: true}, extor.ErrServerHash},
-		{"client rejected", pttest.ExtOROptions{RejectClient: true}, extor.ErrAuthFailed},
-		{"deny", pttest.ExtOROptions{Deny: true}, extor.ErrDenied},
-		{"deny after unknown reply", pttest.ExtOROptions{Deny: true, UnknownReply: true}, extor.ErrDenied},
-		{"no safe cookie", pttest.ExtOROptions{AuthTypes: []byte{2, 3}}, extor.ErrNoSafeCookie},
+		{"bad server hash", harness.ExtOROptions{BadServerHash: true}, extor.ErrServerHash},
+		{"client rejected", harness.ExtOROptions{RejectClient: true}, extor.ErrAuthFailed},
+		{"deny", harness.ExtOROptions{Deny: true}, extor.ErrDenied},
+		{"deny after unknown reply", harness.ExtOROptions{Deny: true, UnknownReply: true}, extor.ErrDenied},
+		{"no safe cookie", harness.ExtOROptions{AuthTypes: []byte{2, 3}}, extor.ErrNoSafeCookie},
 	} {
 		e := pttest.StartExtORPort(t, tc.opts)
 		d := mustDialer(t, Config{ExtORPort: e.Addr, AuthCookieFile: e.CookieFile})
@@ -506,7 +507,7 @@ func TestDialTorExtORPortFailures(t *testing.T) {
 
 func TestDialTorExtORPortTolerance(t *testing.T) {
 	// Unknown replies are ignored, and a slow OKAY is waited for without sending OR bytes.
-	e := pttest.StartExtORPort(t, pttest.ExtOROptions{UnknownReply: true, OkayDelay: 50 * time.Millisecond})
+	e := pttest.StartExtORPort(t, harness.ExtOROptions{UnknownReply: true, OkayDelay: 50 * time.Millisecond})
 	d := mustDialer(t, Config{ExtORPort: e.Addr, AuthCookieFile: e.CookieFile})
 	c, err := d.dialTor(testCtx(t), nil, "obfs4")
 	if err != nil {
@@ -523,7 +524,7 @@ func TestDialTorExtORPortTimeout(t *testing.T) {
 	// A port that never speaks: the 5 s bound ends the setup even though the caller's
 	// context has none.
 	cookie := t.TempDir() + "/cookie"
-	if err := pttest.WriteCookieFile(cookie, [32]byte{}); err != nil {
+	if err := harness.WriteCookieFile(cookie, [32]byte{}); err != nil {
 		t.Fatal(err)
 	}
 	d := mustDialer(t, Config{ExtORPort: silentServer(t), AuthCookieFile: cookie})
@@ -695,7 +696,7 @@ func TestDialTorRealTor(t *testing.T) {
 	}
 
 	foreign := filepath.Join(t.TempDir(), "cookie")
-	if err := pttest.WriteCookieFile(foreign, [32]byte{1}); err != nil {
+	if err := harness.WriteCookieFile(foreign, [32]byte{1}); err != nil {
 		t.Fatal(err)
 	}
 	d = mustDialer(t, Config{ExtORPort: extORPort, AuthCookieFile: foreign})
@@ -707,7 +708,7 @@ func TestDialTorRealTor(t *testing.T) {
 // BenchmarkDialTorExtORPort is the cost of one Extended ORPort setup against the stand-in:
 // connect, cookie file read, SAFE_COOKIE and the commands.
 func BenchmarkDialTorExtORPort(b *testing.B) {
-	e := pttest.StartExtORPort(b, pttest.ExtOROptions{Handler: func(net.Conn) {}})
+	e := pttest.StartExtORPort(b, harness.ExtOROptions{Handler: func(net.Conn) {}})
 	cfg := Config{ExtORPort: e.Addr, AuthCookieFile: e.CookieFile}
 	d, err := newDialer(&cfg)
 	if err != nil {

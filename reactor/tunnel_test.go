@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ptreactor/ptreactor/internal/harness"
 	"github.com/ptreactor/ptreactor/internal/pttest"
 )
 
@@ -188,7 +189,7 @@ func TestConcurrentTunnels(t *testing.T) {
 // TestExtORPort: the server engine speaks to an Extended ORPort stand-in; the session
 // carries the client's address and the transport name, then bytes flow.
 func TestExtORPort(t *testing.T) {
-	ext := pttest.StartExtORPort(t, pttest.ExtOROptions{})
+	ext := pttest.StartExtORPort(t, harness.ExtOROptions{})
 	socksAddr, srvAddr, logs := pair(t, "", ext.Addr, ext.CookieFile)
 	c, rep, err := socksDial(socksAddr, srvAddr, "")
 	if err != nil || rep != 0 {

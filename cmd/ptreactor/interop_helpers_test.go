@@ -166,7 +166,7 @@ func extORTarget(t testing.TB) *pttest.ExtORPort {
 			t.Errorf("ExtORPort stand-in: %v", err)
 		}
 	})
-	return pttest.StartExtORPort(t, pttest.ExtOROptions{Handler: func(c net.Conn) {
+	return pttest.StartExtORPort(t, harness.ExtOROptions{Handler: func(c net.Conn) {
 		if err := bench.ServeXfer(c); err != nil {
 			mu.Lock()
 			errs = append(errs, err)

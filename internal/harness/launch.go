@@ -217,8 +217,8 @@ func (pt *PT) exitedEarly() error {
 	}
 	pt.Proc.Kill()
 	pt.Proc.stderrSettled(time.Second)
-	return &LaunchError{Bin: bin, Kind: ErrExited, msg: fmt.Sprintf("%s: %s: %v (stdout: %q, stderr tail: %q)",
-		bin, status, ErrExited, pt.Header, lastLines(pt.Proc.StderrTail(), 5))}
+	return &LaunchError{Bin: bin, Kind: ErrExited, msg: fmt.Sprintf("%s: %s: %v (stdout: %q, stderr: %q)",
+		bin, status, ErrExited, pt.Header, pt.Proc.StderrSummary())}
 }
 
 // checkOffered fails for a transport of the Spec that the PT neither started nor refused:
@@ -245,15 +245,6 @@ func (pt *PT) readTail() {
 		}
 		pt.mu.Unlock()
 	}
-}
-
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // Addr returns the address of the named method; it panics if there is none, which cannot

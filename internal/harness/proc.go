@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"io/fs"
@@ -164,6 +165,11 @@ func (p *Proc) Stop(timeout time.Duration) bool {
 // StderrTail returns the last few KiB the child wrote on stderr.
 func (p *Proc) StderrTail() string { return p.stderr.tail() }
 
+// StderrSummary is the child's last words for a one-line error: the first line it wrote on
+// stderr (where a flag error or a panic says what went wrong) and the last four (where a
+// logged fatal error does).
+func (p *Proc) StderrSummary() string { return p.stderr.summary() }
+
 // stderrSettled waits up to d for the child's stderr to reach EOF, so that a tail read
 // after an exit holds the last words.
 func (p *Proc) stderrSettled(d time.Duration) {
@@ -175,11 +181,14 @@ func (p *Proc) stderrSettled(d time.Duration) {
 	}
 }
 
-// tailWriter keeps the last tailSize bytes written to it and passes everything on to w.
+// tailWriter keeps the first line and the last tailSize bytes written to it, and passes
+// everything on to w.
 type tailWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	buf []byte
+	mu    sync.Mutex
+	w     io.Writer
+	first []byte // up to the first '\n', at most tailSize bytes
+	head  bool   // first is complete
+	buf   []byte
 }
 
 const tailSize = 4 << 10
@@ -187,6 +196,11 @@ const tailSize = 4 << 10
 func (t *tailWriter) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.head {
+		line, _, found := bytes.Cut(b, []byte{'\n'})
+		t.first = append(t.first, line[:min(len(line), tailSize-len(t.first))]...)
+		t.head = found || len(t.first) == tailSize
+	}
 	t.buf = append(t.buf, b...)
 	if over := len(t.buf) - tailSize; over > 0 {
 		t.buf = append(t.buf[:0], t.buf[over:]...)
@@ -201,4 +215,18 @@ func (t *tailWriter) tail() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.ToValidUTF8(string(t.buf), "?")
+}
+
+func (t *tailWriter) summary() string {
+	t.mu.Lock()
+	first := strings.ToValidUTF8(string(t.first), "?")
+	t.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(t.tail(), "\n"), "\n")
+	if len(lines) > 4 {
+		lines = lines[len(lines)-4:]
+	}
+	if first != "" && first != lines[0] {
+		lines = append([]string{first, "..."}, lines...)
+	}
+	return strings.Join(lines, "\n")
 }

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // ProxyOptions configures a proxy stand-in.
@@ -47,7 +49,7 @@ type Proxy struct {
 	Addr string
 
 	opts ProxyOptions
-	s    *standIn
+	s    *harness.StandIn
 
 	mu       sync.Mutex
 	tunnels  int
@@ -70,11 +72,11 @@ func StartProxy(t testing.TB, scheme string, opts ProxyOptions) *Proxy {
 	default:
 		t.Fatalf("no proxy stand-in for %q", scheme)
 	}
-	p.s = startStandIn(t, "", func(c net.Conn) {
+	p.s = serveStandIn(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		serve(c)
 	})
-	p.Addr = p.s.ln.Addr().String()
+	p.Addr = p.s.Addr()
 	p.URL = &url.URL{Scheme: scheme, Host: p.Addr}
 	switch {
 	case opts.User != "" && opts.Pass != "":
@@ -125,7 +127,7 @@ func (p *Proxy) dial(target string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !p.s.own(c) {
+	if !p.s.Own(c) {
 		c.Close()
 		return nil, net.ErrClosed
 	}
@@ -136,7 +138,7 @@ func (p *Proxy) dial(target string) (net.Conn, error) {
 // and copies both ways until either side ends. pre holds client bytes the proxy had read
 // past the request.
 func (p *Proxy) relay(client, target net.Conn, reply []byte, pre io.Reader) {
-	defer p.s.untrack(target)
+	defer p.s.Release(target)
 	if p.opts.FirstBytes {
 		buf := make([]byte, 4096)
 		_ = target.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -1,8 +1,8 @@
-package pttest
+package harness
 
 // This file holds the stand-ins for the tor a bridge-side transport connects to: an Extended
 // ORPort that really authenticates (written apart from codec/extor, so that the two check
-// each other) and a plain ORPort.
+// each other) and a plain ORPort. internal/pttest ties them to a test's lifetime.
 
 import (
 	"crypto/hmac"
@@ -18,32 +18,31 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// standIn accepts TCP connections on a loopback port and serves each on its own goroutine.
-// When the test ends it closes the listener and every connection and waits for the
-// goroutines, so no stand-in outlives its test.
-type standIn struct {
+// StandIn accepts TCP connections on a loopback port and serves each on its own goroutine.
+// Close closes the listener and every connection and waits for the goroutines, so no
+// stand-in outlives its user.
+type StandIn struct {
 	ln    net.Listener
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
 
-func startStandIn(t testing.TB, addr string, serve func(net.Conn)) *standIn {
-	t.Helper()
+// ServeStandIn listens on addr ("": 127.0.0.1:0) and hands every connection to serve.
+func ServeStandIn(addr string, serve func(net.Conn)) (*StandIn, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	s := &standIn{ln: ln, conns: make(map[net.Conn]struct{})}
+	s := &StandIn{ln: ln, conns: make(map[net.Conn]struct{})}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -59,17 +58,19 @@ func startStandIn(t testing.TB, addr string, serve func(net.Conn)) *standIn {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				defer s.untrack(c)
+				defer s.Release(c)
 				serve(c)
 			}()
 		}
 	}()
-	t.Cleanup(s.close)
-	return s
+	return s, nil
 }
 
+// Addr is the stand-in's host:port.
+func (s *StandIn) Addr() string { return s.ln.Addr().String() }
+
 // track registers c; it reports false once the stand-in is closing.
-func (s *standIn) track(c net.Conn) bool {
+func (s *StandIn) track(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns == nil {
@@ -79,17 +80,22 @@ func (s *standIn) track(c net.Conn) bool {
 	return true
 }
 
-func (s *standIn) untrack(c net.Conn) {
+// Release closes c, a connection the stand-in accepted or was given with Own, and forgets
+// it.
+func (s *StandIn) Release(c net.Conn) {
 	c.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 }
 
-// own ties a further connection (a proxy's dial to its target) to the stand-in's lifetime.
-func (s *standIn) own(c net.Conn) bool { return s.track(c) }
+// Own ties a further connection (a proxy's dial to its target) to the stand-in's lifetime;
+// it reports false, and the caller must close c, once the stand-in is closing.
+func (s *StandIn) Own(c net.Conn) bool { return s.track(c) }
 
-func (s *standIn) close() {
+// Close stops the stand-in: no more connections, every open one closed, every handler
+// returned.
+func (s *StandIn) Close() {
 	s.ln.Close()
 	s.mu.Lock()
 	for c := range s.conns {
@@ -122,26 +128,32 @@ func Banner(b []byte) func(net.Conn) {
 type ORPort struct {
 	Addr string
 
+	s       *StandIn
 	mu      sync.Mutex
 	remotes []netip.AddrPort
 }
 
 // StartORPort listens on 127.0.0.1:0; handler nil means Echo.
-func StartORPort(t testing.TB, handler func(net.Conn)) *ORPort {
-	t.Helper()
+func StartORPort(handler func(net.Conn)) (*ORPort, error) {
 	if handler == nil {
 		handler = Echo
 	}
 	o := &ORPort{}
-	s := startStandIn(t, "", func(c net.Conn) {
+	s, err := ServeStandIn("", func(c net.Conn) {
 		o.mu.Lock()
 		o.remotes = append(o.remotes, c.RemoteAddr().(*net.TCPAddr).AddrPort())
 		o.mu.Unlock()
 		handler(c)
 	})
-	o.Addr = s.ln.Addr().String()
-	return o
+	if err != nil {
+		return nil, err
+	}
+	o.s, o.Addr = s, s.Addr()
+	return o, nil
 }
+
+// Close stops the stand-in and ends its connections.
+func (o *ORPort) Close() { o.s.Close() }
 
 // Remotes returns the source address of every connection accepted so far.
 func (o *ORPort) Remotes() []netip.AddrPort {
@@ -187,6 +199,7 @@ type ExtORPort struct {
 	Addr       string
 	CookieFile string
 
+	s        *StandIn
 	opts     ExtOROptions
 	mu       sync.Mutex
 	cookie   [32]byte
@@ -194,9 +207,9 @@ type ExtORPort struct {
 	changed  chan struct{} // closed and replaced whenever a session is recorded
 }
 
-// StartExtORPort writes a fresh cookie file into a temporary directory and listens.
-func StartExtORPort(t testing.TB, opts ExtOROptions) *ExtORPort {
-	t.Helper()
+// StartExtORPort writes a fresh cookie file into dir, as tor writes
+// extended_orport_auth_cookie into its data directory, and listens.
+func StartExtORPort(dir string, opts ExtOROptions) (*ExtORPort, error) {
 	if opts.AuthTypes == nil {
 		opts.AuthTypes = []byte{1}
 	}
@@ -204,17 +217,23 @@ func StartExtORPort(t testing.TB, opts ExtOROptions) *ExtORPort {
 		opts.Handler = Echo
 	}
 	e := &ExtORPort{
-		CookieFile: filepath.Join(t.TempDir(), "extended_orport_auth_cookie"),
+		CookieFile: filepath.Join(dir, "extended_orport_auth_cookie"),
 		opts:       opts,
 		changed:    make(chan struct{}),
 	}
 	if err := e.RewriteCookie(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	s := startStandIn(t, "", e.serve)
-	e.Addr = s.ln.Addr().String()
-	return e
+	s, err := ServeStandIn("", e.serve)
+	if err != nil {
+		return nil, err
+	}
+	e.s, e.Addr = s, s.Addr()
+	return e, nil
 }
+
+// Close stops the stand-in and ends its connections.
+func (e *ExtORPort) Close() { e.s.Close() }
 
 // RewriteCookie replaces the cookie and its file, as tor does when it restarts. Transports
 // must read the file for every connection to keep up.
@@ -246,10 +265,9 @@ func (e *ExtORPort) Sessions() []ExtORSession {
 	return append([]ExtORSession(nil), e.sessions...)
 }
 
-// WaitSessions waits up to timeout for n sessions to be recorded and returns them; it fails
-// the test if they do not come.
-func (e *ExtORPort) WaitSessions(t testing.TB, n int, timeout time.Duration) []ExtORSession {
-	t.Helper()
+// WaitSessions waits up to timeout for n sessions to be recorded and returns them; if they
+// do not come it returns those there are and an error.
+func (e *ExtORPort) WaitSessions(n int, timeout time.Duration) ([]ExtORSession, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -257,13 +275,13 @@ func (e *ExtORPort) WaitSessions(t testing.TB, n int, timeout time.Duration) []E
 		got, ch := len(e.sessions), e.changed
 		e.mu.Unlock()
 		if got >= n {
-			return e.Sessions()
+			return e.Sessions(), nil
 		}
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("%d ExtORPort sessions after %v, want %d: %+v", got, timeout, n, e.Sessions())
-			return nil
+			s := e.Sessions()
+			return s, fmt.Errorf("%d ExtORPort sessions after %v, want %d: %+v", len(s), timeout, n, s)
 		}
 	}
 }
