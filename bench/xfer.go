@@ -120,20 +120,31 @@ func (t *Target) serve() {
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
-			var err error
-			if t.Echo {
-				_, err = io.Copy(c, c)
-			} else {
-				err = ServeXfer(c)
-			}
-			c.Close()
+			t.Handle(c)
 			t.mu.Lock()
 			delete(t.cs, c)
-			if err != nil && len(t.errs) < 100 {
-				t.errs = append(t.errs, err)
-			}
 			t.mu.Unlock()
 		}()
+	}
+}
+
+// Handle serves one connection as the target serves those it accepts, recording a failed
+// transfer, and closes it. Another stand-in hands it the connections it has accepted: an
+// Extended ORPort's after its handshake.
+func (t *Target) Handle(c net.Conn) {
+	var err error
+	if t.Echo {
+		_, err = io.Copy(c, c)
+	} else {
+		err = ServeXfer(c)
+	}
+	c.Close()
+	if err != nil {
+		t.mu.Lock()
+		if len(t.errs) < 100 {
+			t.errs = append(t.errs, err)
+		}
+		t.mu.Unlock()
 	}
 }
 

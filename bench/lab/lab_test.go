@@ -265,3 +265,36 @@ func parseXML(path string) error {
 	}
 	return nil
 }
+
+// TestExtORPort feeds both servers through the Extended ORPort stand-in: every tunnel's
+// session authenticates with SAFE_COOKIE and the checked transfers still pass.
+func TestExtORPort(t *testing.T) {
+	obfs4proxy, err := exec.LookPath("obfs4proxy")
+	if err != nil {
+		t.Fatalf("obfs4proxy not installed (make deps): %v", err)
+	}
+	bin := pttest.Binary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := Run(ctx, Config{
+		Contestants: []Contestant{
+			{Name: "ptreactor", Server: bin, Client: bin},
+			{Name: "obfs4proxy", Server: obfs4proxy, Client: obfs4proxy},
+		},
+		Size: tiny, Scenarios: []string{"bulk", "churn"}, Dir: t.TempDir(), ExtORPort: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Report.Failures {
+		t.Errorf("failure: %s", f)
+	}
+	var ok, bad int
+	for _, n := range res.Report.Notes {
+		fmt.Sscanf(n, "servers fed through an Extended ORPort stand-in (SAFE_COOKIE): %d sessions authenticated, %d failed", &ok, &bad)
+	}
+	// Each pair: a preflight tunnel, the bulk tunnels, the churn set-ups.
+	if min := 2 * (1 + 1 + 4 + int(tiny.ChurnRate*tiny.ChurnTime.Seconds())); ok < min || bad != 0 {
+		t.Errorf("%d sessions authenticated (want at least %d), %d failed; notes %q", ok, min, bad, res.Report.Notes)
+	}
+}

@@ -41,6 +41,8 @@ type Report struct {
 	Scenarios []Scenario
 	Figures   []results.Figure
 	Charts    []Chart
+	// Notes are further lines for the report's header.
+	Notes []string
 	// Failures are the errors that ended a run early, one line each.
 	Failures []string
 }
@@ -63,6 +65,9 @@ func (r *Report) WriteMarkdown(w io.Writer, chartDir string) error {
 	}
 	for _, c := range r.Contestants {
 		fmt.Fprintf(&b, "- %s: server %s (%s), client %s (%s)\n", c.Name, c.Server, c.ServerVersion, c.Client, c.ClientVersion)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "- %s\n", n)
 	}
 	b.WriteString("\n")
 	names := r.pairNames()

@@ -50,6 +50,7 @@ func runLab(args []string) int {
 	duration := fs.Duration("duration", 0, "length of the soak (default: the size's, quick 4s, standard 20s, full 1m)")
 	out := fs.String("out", "ptbench-out", "directory for report.md, results.jsonl and charts/")
 	startTimeout := fs.Duration("start-timeout", 15*time.Second, "how long a PT may take to report its methods")
+	extor := fs.Bool("extorport", false, "feed the servers through an Extended ORPort stand-in (SAFE_COOKIE) instead of a plain ORPort")
 	verbose := fs.Bool("v", false, "pass the PTs' stderr through")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -74,7 +75,7 @@ func runLab(args []string) int {
 	if len(pairs) == 0 {
 		pairs = pairFlags{"ptreactor=bin/ptreactor:bin/ptreactor", "obfs4proxy=obfs4proxy:obfs4proxy"}
 	}
-	cfg := lab.Config{Transport: *transport, Size: sz, Runs: *runs, Duration: *duration, StartTimeout: *startTimeout}
+	cfg := lab.Config{Transport: *transport, Size: sz, Runs: *runs, Duration: *duration, StartTimeout: *startTimeout, ExtORPort: *extor}
 	for _, p := range pairs {
 		c, err := lab.ParseContestant(p, self)
 		if err != nil {
