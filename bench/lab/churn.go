@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -119,7 +120,7 @@ func openLoop(ctx context.Context, dial dialer, rate float64, d time.Duration, w
 		}
 		if inFlight.Load() >= maxInFlight {
 			mu.Lock()
-			res.errs["overload"]++
+			res.errs.addKind("overload", 1, fmt.Errorf("%d set-ups pending", maxInFlight))
 			mu.Unlock()
 			continue
 		}

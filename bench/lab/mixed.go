@@ -84,7 +84,7 @@ func (m *run) mixed(ctx context.Context) error {
 		m.add("mixed", "rss_mib_client", "MiB", "", k, mib(c1.RSS))
 		m.add("mixed", "rss_mib_server", "MiB", "", k, mib(s1.RSS))
 		if n := res.errs.total(); n > 0 {
-			return fmt.Errorf("%d tunnels: %d transfers failed", k, n)
+			return fmt.Errorf("%d tunnels: %d transfers failed: %v", k, n, res.errs)
 		}
 	}
 	return nil

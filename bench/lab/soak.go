@@ -81,9 +81,7 @@ func (m *run) soak(ctx context.Context) error {
 		for sleep(sctx, 3*time.Second) == nil {
 			_, e := proveAll(ctx, idle)
 			mu.Lock()
-			for k, v := range e {
-				errs[k] += v
-			}
+			errs.merge(e)
 			mu.Unlock()
 		}
 	}()
@@ -103,13 +101,9 @@ func (m *run) soak(ctx context.Context) error {
 	if sampleErr != nil {
 		return sampleErr
 	}
-	for k, v := range churn.errs {
-		errs[k] += v
-	}
+	errs.merge(churn.errs)
 	held, e := proveAll(ctx, idle)
-	for k, v := range e {
-		errs[k] += v
-	}
+	errs.merge(e)
 	m.lab.mu.Lock()
 	m.lab.soakSeries[m.c.Name] = series
 	m.lab.soakStart[m.c.Name] = start
@@ -136,7 +130,7 @@ func (m *run) soak(ctx context.Context) error {
 		m.add("soak", "threads_"+side, "count", "", 0, float64(last.Threads))
 	}
 	if n := errs.total(); n > 0 {
-		return fmt.Errorf("%d transfers failed", n)
+		return fmt.Errorf("%d transfers failed: %v", n, errs)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -97,25 +98,59 @@ func (m *run) percentiles(sc, prefix, variant string, tunnels int, h *histogram)
 	}
 }
 
-// errorKinds counts errors by what went wrong.
-type errorKinds map[string]int
+// errorKinds counts errors by what went wrong, keeping the first of each kind to show.
+type errorKinds map[string]*kindCount
 
-func (e errorKinds) add(err error) { e[errorKind(err)]++ }
+type kindCount struct {
+	n     int
+	first error
+}
+
+func (e errorKinds) add(err error) { e.addKind(errorKind(err), 1, err) }
+
+func (e errorKinds) addKind(kind string, n int, first error) {
+	if k := e[kind]; k != nil {
+		k.n += n
+		return
+	}
+	e[kind] = &kindCount{n, first}
+}
+
+func (e errorKinds) merge(o errorKinds) {
+	for kind, k := range o {
+		e.addKind(kind, k.n, k.first)
+	}
+}
 
 func (e errorKinds) total() int {
 	n := 0
-	for _, v := range e {
-		n += v
+	for _, k := range e {
+		n += k.n
 	}
 	return n
 }
 
-// record writes the total as "errors" and each kind as errors_<kind>.
+// String is "N kind (first: error), ..." in the order of errorKindNames.
+func (e errorKinds) String() string {
+	var parts []string
+	for _, kind := range errorKindNames {
+		if k := e[kind]; k != nil {
+			parts = append(parts, fmt.Sprintf("%d %s (first: %v)", k.n, kind, k.first))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// errorKindNames are the kinds errorKind tells apart, and "overload" (a set-up not started
+// because too many were pending).
+var errorKindNames = []string{"refused", "reset", "timeout", "eof", "socks", "corrupt", "overload", "other"}
+
+// errors records the total as "errors" and each kind as errors_<kind>.
 func (m *run) errors(sc, variant string, tunnels int, e errorKinds) {
 	m.add(sc, "errors", "count", variant, tunnels, float64(e.total()))
-	for _, k := range []string{"refused", "reset", "timeout", "eof", "socks", "corrupt", "overload", "other"} {
-		if e[k] > 0 {
-			m.add(sc, "errors_"+k, "count", variant, tunnels, float64(e[k]))
+	for _, kind := range errorKindNames {
+		if k := e[kind]; k != nil {
+			m.add(sc, "errors_"+kind, "count", variant, tunnels, float64(k.n))
 		}
 	}
 }
