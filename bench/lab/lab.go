@@ -187,7 +187,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		seen[c.Name] = true
 	}
-	raiseNoFile()
+	// The generator holds two descriptors per tunnel (the SOCKS side and the stand-in side).
+	procstat.RaiseFileLimit()
 	tgt, err := bench.NewTarget(false)
 	if err != nil {
 		return nil, err

@@ -177,16 +177,3 @@ func errorKind(err error) string {
 	}
 	return "other"
 }
-
-// raiseNoFile lifts RLIMIT_NOFILE to the hard limit: the generator holds two descriptors
-// per tunnel (the SOCKS side and the stand-in side), and the PTs it starts inherit the
-// limit as tor's children would.
-func raiseNoFile() uint64 {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return 0
-	}
-	l.Cur = l.Max
-	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	return l.Cur
-}
