@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -28,7 +29,12 @@ type sampleSet struct {
 	runs  map[figureKey][]float64
 }
 
+// add records one run's value; a value that is not a finite number (a ratio over nothing
+// measured) is no figure and is dropped.
 func (s *sampleSet) add(scenario, pair, metric, unit, variant string, tunnels int, v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return
+	}
 	k := figureKey{scenario, pair, metric, unit, variant, tunnels}
 	if s.runs == nil {
 		s.runs = map[figureKey][]float64{}

@@ -263,7 +263,7 @@ var labels = map[string]string{
 	"cpu_pct_client":            "client CPU",
 	"cpu_pct_server":            "server CPU",
 	"probes":                    "probes sent",
-	"probes_closed":             "probes the server closed",
+	"probes_closed":             "probes the server closed within 1 s",
 	"genuine_ok_pct":            "genuine tunnels that succeeded",
 	"server_cpu_ms_per_probe":   "server CPU per probe",
 	"rss_growth_mib_client":     "client RSS growth over the soak",
