@@ -96,13 +96,22 @@ var (
 // binary and the problem; by the time Launch returns it, the child and its process group
 // are gone.
 type LaunchError struct {
-	Bin  string
-	Kind error // ErrNotFound, ErrVersion, ..., or the error of starting the process
-	msg  string
+	Bin   string
+	Kind  error // ErrNotFound, ErrVersion, ..., or the error of starting the process
+	cause error // the context's error, for a launch it ended
+	msg   string
 }
 
 func (e *LaunchError) Error() string { return e.msg }
-func (e *LaunchError) Unwrap() error { return e.Kind }
+
+// Unwrap gives the kind and, when the context ended the wait, its error, so that a caller
+// can tell a Ctrl-C (context.Canceled) from a PT that was too slow.
+func (e *LaunchError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{e.Kind, e.cause}
+	}
+	return []error{e.Kind}
+}
 
 // Method is one CMETHOD or SMETHOD line.
 type Method struct {
@@ -161,7 +170,7 @@ func (pt *PT) readHeader(ctx context.Context) error {
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	fail := func(kind error, format string, a ...any) error {
+	fail := func(kind error, format string, a ...any) *LaunchError {
 		return &LaunchError{Bin: bin, Kind: kind, msg: bin + ": " + fmt.Sprintf(format, a...)}
 	}
 	for {
@@ -198,7 +207,9 @@ func (pt *PT) readHeader(ctx context.Context) error {
 		case <-timer.C:
 			return fail(ErrNoDone, "%v within %v (stdout so far: %q)", ErrNoDone, timeout, pt.Header)
 		case <-ctx.Done():
-			return fail(ErrNoDone, "%v: %v (stdout so far: %q)", ErrNoDone, ctx.Err(), pt.Header)
+			e := fail(ErrNoDone, "%v: %v (stdout so far: %q)", ErrNoDone, ctx.Err(), pt.Header)
+			e.cause = ctx.Err()
+			return e
 		}
 	}
 }

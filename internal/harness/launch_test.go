@@ -168,6 +168,9 @@ func TestLaunchContextDeadline(t *testing.T) {
 	defer cancel()
 	_, err := harness.Launch(ctx, harness.Spec{Bin: bin, StateDir: t.TempDir(), ClientTransports: "obfs4"})
 	wantLaunchError(t, err, harness.ErrNoDone, bin, "context deadline exceeded")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%v is not the context's error", err)
+	}
 	checkGone(t, dir)
 }
 
