@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -111,7 +112,7 @@ type Config struct {
 	// Progress, when set, is told of every step as it starts: done of total finished.
 	Progress func(done, total int, step string)
 	// Stderr receives the PTs' stderr (nil: discarded).
-	Stderr *os.File
+	Stderr io.Writer
 	// Command is how the run was asked for, for the report.
 	Command string
 	// ExtORPort feeds the servers through an Extended ORPort stand-in that authenticates

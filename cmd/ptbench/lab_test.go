@@ -223,3 +223,29 @@ func TestSignals(t *testing.T) {
 		})
 	}
 }
+
+// TestLabWritesReport runs one small scenario through the binary: exit 0, the report, the
+// figures and the charts written, and, stderr not being a terminal, no progress line.
+func TestLabWritesReport(t *testing.T) {
+	bin := pttest.Binary(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	cmd, stderr := startLab(tmp, "--pair", "a="+bin+":"+bin, "--pair", "b="+bin+":"+bin,
+		"--size", "quick", "--scenario", "churn", "--out", out)
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	if s := strings.TrimSpace(stderr.String()); strings.Count(s, "\n") != 0 || !strings.HasPrefix(s, "ptbench lab: wrote ") {
+		t.Errorf("stderr: %q", s)
+	}
+	for _, f := range []string{"report.md", "results.jsonl", "charts/setup_cdf.png", "charts/setup_cdf.svg"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	if !bytes.Contains(md, []byte("| a / b |")) || !bytes.Contains(md, []byte("cipher=")) {
+		t.Errorf("report.md lacks the ratio column or ptreactor's cipher kernel:\n%s", md)
+	}
+	noLeftovers(t, tmp)
+}
