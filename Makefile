@@ -56,10 +56,12 @@ fuzz:
 # the report, the figures and the charts land in bench/ and the latest run is committed.
 PAIRS := --pair ptreactor=$(BIN):$(BIN) --pair obfs4proxy=obfs4proxy:obfs4proxy
 bench: deps build ptbench
-	@out=$$(mktemp -d) && bin/ptbench lab --size standard $(PAIRS) --out $$out && \
+	@out=$$(mktemp -d); bin/ptbench lab --size standard $(PAIRS) --out $$out; rc=$$?; \
+	if [ -f $$out/report.md ]; then \
 		cp $$out/report.md bench/REPORT.md && cp $$out/results.jsonl bench/results.jsonl && \
-		rm -rf bench/charts && cp -r $$out/charts bench/charts && rm -rf $$out && \
-		echo "wrote bench/REPORT.md, bench/results.jsonl, bench/charts/"
+		rm -rf bench/charts && cp -r $$out/charts bench/charts && \
+		echo "wrote bench/REPORT.md, bench/results.jsonl, bench/charts/"; \
+	fi; rm -rf $$out; exit $$rc
 
 # bench-quick: the same comparison at the quick size (under a minute), into $(QUICK_OUT).
 QUICK_OUT ?= ptbench-quick
