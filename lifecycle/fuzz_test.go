@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -185,6 +186,34 @@ func FuzzCString(f *testing.F) {
 			if _, err := netip.ParseAddrPort(w); err == nil {
 				t.Fatalf("scrubAddrs(%q) left %q", s, w)
 			}
+		}
+	})
+}
+
+// FuzzParentLines: whatever text ptreactor puts in a message, every line Messages writes
+// is one line that tor and Arti both parse, to the same text.
+func FuzzParentLines(f *testing.F) {
+	f.Add("obfs4: invalid iat-mode \"7\\\"x\\\\é\"")
+	f.Add("  two  spaces\tand a tab \x00\xff\u0085 ")
+	f.Fuzz(func(t *testing.T, s string) {
+		var b bytes.Buffer
+		m := NewMessages(&b)
+		m.Log("warning", s)
+		m.EnvError(s)
+		m.ProxyError(s)
+		m.CMethodError("obfs4", s)
+		m.SMethodError("obfs4", s)
+		m.Status("obfs4", "ERRSTR", s)
+		m.StatusVersion("obfs4", Implementation, s)
+		if !m.Close(time.Second) {
+			t.Fatal("lines not written")
+		}
+		out := b.String()
+		if strings.Count(out, "\n") != 7 || !strings.HasSuffix(out, "\n") {
+			t.Fatalf("%q: not 7 lines: %q", s, out)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			checkBothParents(t, l)
 		}
 	})
 }
