@@ -1,15 +1,26 @@
 # ptreactor — the two commands a newcomer needs are `make demo` and `make test`.
 GO       ?= go
 BIN      := bin/ptreactor
+MAN      := doc/ptreactor.1
 PKGS     := ./...
 FUZZTIME ?= 10s
+PREFIX   ?= /usr/local
+# VERSION is what -version, the STATUS version line and the log report: the checkout's tag
+# (git describe), else the module version the go command records, else "devel".
+VERSION  ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)
 
-.PHONY: all build ptbench demo test unit deps lint fuzz fuzz-smoke bench bench-quick clean
+.PHONY: all build install ptbench demo test unit deps lint doc-check fuzz fuzz-smoke bench bench-quick clean
 
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/ptreactor
+	$(GO) build -trimpath $(if $(VERSION),-ldflags "-X main.version=$(VERSION)") -o $(BIN) ./cmd/ptreactor
+
+# install: the binary and its man page under $(DESTDIR)$(PREFIX).
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ptreactor
+	install -m 0644 $(MAN) $(DESTDIR)$(PREFIX)/share/man/man1/ptreactor.1
 
 ptbench:
 	$(GO) build -trimpath -o bin/ptbench ./cmd/ptbench
@@ -19,22 +30,30 @@ demo: build
 	$(GO) run ./bench/cmd/demo -bin $(BIN)
 
 # test: everything CI runs: install the real peers, lint, all tests, every fuzz target briefly.
-test: deps lint unit fuzz-smoke
+test: deps lint doc-check unit fuzz-smoke
 
 unit:
 	$(GO) test -count=1 -timeout 45m $(PKGS)
 
-# The tests drive the real peers; a missing one is a failure, so install them here.
+# The tests drive the real peers; a missing one is a failure, so install them here, with
+# what doc-check needs to render the man page (man-db's man, groff-base's troff).
 deps:
-	@if ! command -v tor >/dev/null || ! command -v obfs4proxy >/dev/null; then \
-		apt-get update -qq && apt-get install -y -qq tor obfs4proxy >/dev/null; \
+	@if ! command -v tor >/dev/null || ! command -v obfs4proxy >/dev/null || \
+	    ! command -v man >/dev/null || ! command -v troff >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq tor obfs4proxy man-db groff-base >/dev/null; \
 	fi
-	@command -v tor >/dev/null && command -v obfs4proxy >/dev/null
+	@command -v tor >/dev/null && command -v obfs4proxy >/dev/null && \
+		command -v man >/dev/null && command -v troff >/dev/null
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '/_asm/' ); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# doc-check: the man page renders without a single warning (troff's or man's).
+doc-check:
+	@out=$$(MANWIDTH=80 man --warnings -l $(MAN) 2>&1 >/dev/null); \
+		if [ -n "$$out" ]; then echo "$(MAN):"; echo "$$out"; exit 1; fi
 
 # fuzz-smoke runs every fuzz target of the tree for a few seconds each (CI does this).
 fuzz-smoke:

@@ -1,11 +1,23 @@
-// Package lifecycle is ptreactor's side of the managed-proxy conversation with tor
-// (pt-spec v1): it reads the TOR_PT_* environment into a reactor.Config, negotiates the
-// protocol version, asks the reactor for one listener per transport and reports them on
-// stdout, keeps the log, and decides when the process ends (signals, stdin close).
+// Package lifecycle is ptreactor's side of the managed-proxy conversation with its parent,
+// tor or Arti (pt-spec v1): it reads the TOR_PT_* environment into a reactor.Config,
+// negotiates the protocol version, asks the reactor for one listener per transport and
+// reports them on stdout, keeps the log, and decides when the process ends (signals,
+// stdin close).
 //
-// Stdout belongs to tor. Every byte written there goes through one serialised writer
+// Stdout belongs to the parent. Every byte written there goes through one serialised writer
 // (Messages) and is a spec line: VERSION, ENV-ERROR, PROXY DONE, CMETHOD, LOG, STATUS and
 // their siblings. Everything else goes to the log file in the state directory.
+//
+// Every line is written so that both parents read it, and read the same text. tor parses
+// LOG and STATUS values as C strings (octal escapes included); Arti (crates/tor-ptmgr)
+// needs each line to be UTF-8, knows only the escapes \n \r \t and backslash-character,
+// refuses an octal escape, fails the whole launch on a line it cannot parse, and in older
+// releases on a STATUS line without TRANSPORT=. So values carry \" \\ \n \r \t and UTF-8
+// as it is, anything else unprintable becomes U+FFFD, and every STATUS line names a
+// transport. Arti also sets TOR_PT_EXIT_ON_STDIN_CLOSE=1 always, allows 30 s until
+// "...METHODS DONE", kills the process 5 s after closing its stdin, and takes a CMETHOD
+// only on a loopback address: client listeners are on 127.0.0.1, and a closed stdin ends
+// the run at once.
 //
 // The order of a run, chosen so that tor logs every error with its reason (tor accepts
 // ENV-ERROR only before VERSION, and PROXY-ERROR only after it):

@@ -1,10 +1,14 @@
 package lifecycle
 
 import (
+	"bytes"
 	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ptreactor/ptreactor/codec"
 )
@@ -153,27 +157,63 @@ func FuzzProxyURI(f *testing.F) {
 	})
 }
 
-// FuzzCString: quoting always yields a LOG-safe token that unquotes to the input; scrubbing
-// never panics and leaves no parseable address standing alone.
+// FuzzCString: a quoted LOG message is always one line that tor and Arti both read, and
+// read as the same text: the input itself when it is UTF-8 without control characters
+// other than LF, CR and TAB. Scrubbing never panics and leaves no parseable address
+// standing alone.
 func FuzzCString(f *testing.F) {
 	f.Add("Connected to bridge A")
 	f.Add("from 1.2.3.4:5 and [::1]:80\n\"quoted\" \\ \xff")
 	f.Fuzz(func(t *testing.T, s string) {
-		q := quoteCString(s)
-		for i := 0; i < len(q); i++ {
-			if q[i] < 0x20 || q[i] > 0x7e {
-				t.Fatalf("quoted %q has byte %#x", s, q[i])
-			}
+		q := appendCString(nil, s)
+		if !utf8.Valid(q) || bytes.ContainsAny(q, "\x00\n\r") {
+			t.Fatalf("quoted %q is %q", s, q)
 		}
-		back, err := unquoteCString(q)
-		if err != nil || back != s {
-			t.Fatalf("%q -> %s -> %q, %v", s, q, back, err)
+		line := "LOG SEVERITY=info MESSAGE=" + string(q)
+		tm, terr := torParse(line)
+		am, aerr := artiParse(line)
+		if terr != nil || aerr != nil || !reflect.DeepEqual(tm, am) {
+			t.Fatalf("%q: tor %v %v, Arti %v %v", line, tm, terr, am, aerr)
+		}
+		clean := utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool {
+			return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t'
+		}) < 0
+		if clean && tm.fields["MESSAGE"] != s {
+			t.Fatalf("%q read back as %q", s, tm.fields["MESSAGE"])
 		}
 		out := scrubAddrs(s)
 		for _, w := range strings.Fields(out) {
 			if _, err := netip.ParseAddrPort(w); err == nil {
 				t.Fatalf("scrubAddrs(%q) left %q", s, w)
 			}
+		}
+	})
+}
+
+// FuzzParentLines: whatever text ptreactor puts in a message, every line Messages writes
+// is one line that tor and Arti both parse, to the same text.
+func FuzzParentLines(f *testing.F) {
+	f.Add("obfs4: invalid iat-mode \"7\\\"x\\\\é\"")
+	f.Add("  two  spaces\tand a tab \x00\xff\u0085 ")
+	f.Fuzz(func(t *testing.T, s string) {
+		var b bytes.Buffer
+		m := NewMessages(&b)
+		m.Log("warning", s)
+		m.EnvError(s)
+		m.ProxyError(s)
+		m.CMethodError("obfs4", s)
+		m.SMethodError("obfs4", s)
+		m.Status("obfs4", "ERRSTR", s)
+		m.StatusVersion("obfs4", Implementation, s)
+		if !m.Close(time.Second) {
+			t.Fatal("lines not written")
+		}
+		out := b.String()
+		if strings.Count(out, "\n") != 7 || !strings.HasSuffix(out, "\n") {
+			t.Fatalf("%q: not 7 lines: %q", s, out)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			checkBothParents(t, l)
 		}
 	})
 }

@@ -42,8 +42,10 @@ func (m *Messages) run(w io.Writer) {
 	}
 }
 
-// line queues one message. keyword and args are joined by single spaces; any byte tor would
-// refuse (NUL, CR, LF, >= 0x80) is replaced by '?', so one call is always one line.
+// line queues one message. keyword and args are joined by single spaces; in the args,
+// every control character (NUL, CR and LF included) and every byte that is not valid UTF-8
+// is replaced by U+FFFD, so one call is always one line and both parents can read it (Arti
+// fails the whole launch on a line that is not UTF-8).
 func (m *Messages) line(mayDrop bool, keyword string, args ...string) {
 	n := len(keyword) + 1
 	for _, a := range args {
@@ -53,11 +55,8 @@ func (m *Messages) line(mayDrop bool, keyword string, args ...string) {
 	b = append(b, keyword...)
 	for _, a := range args {
 		b = append(b, ' ')
-		b = append(b, a...)
-	}
-	for i, c := range b {
-		if c == 0 || c == '\n' || c == '\r' || c >= 0x80 {
-			b[i] = '?'
+		for _, r := range a {
+			b = appendVisible(b, r)
 		}
 	}
 	b = append(b, '\n')
@@ -129,12 +128,17 @@ func (m *Messages) SMethod(name, addr, args string) {
 
 // Log sends one LOG line; severity is one of error, warning, notice, info, debug.
 func (m *Messages) Log(severity, msg string) {
-	m.line(true, "LOG", "SEVERITY="+severity, "MESSAGE="+quoteCString(msg))
+	m.line(true, "LOG", "SEVERITY="+severity, cstringArg("MESSAGE", msg))
 }
 
-// StatusVersion reports the implementation and its version, as goptlib's ReportVersion does.
-func (m *Messages) StatusVersion(impl, version string) {
-	m.line(false, "STATUS", "TYPE=version", "IMPLEMENTATION="+quoteCString(impl), "VERSION="+quoteCString(version))
+// StatusVersion reports the implementation and its version, as goptlib's ReportVersion
+// does, but with TRANSPORT= first. The version is the process's, not one transport's; the
+// line names transport (the first one tor asked for) because parents that predate the
+// version message require TRANSPORT= on every STATUS line: older Arti releases fail the
+// whole launch without it, and tor before 0.4.8 drops the line. tor 0.4.8 and later read
+// TYPE=version whatever else the line holds.
+func (m *Messages) StatusVersion(transport, impl, version string) {
+	m.line(false, "STATUS", "TRANSPORT="+transport, "TYPE=version", cstringArg("IMPLEMENTATION", impl), cstringArg("VERSION", version))
 }
 
 // Status sends a STATUS line for transport with the given key=value pairs (values quoted).
@@ -142,9 +146,17 @@ func (m *Messages) Status(transport string, kv ...string) {
 	args := make([]string, 0, 1+len(kv)/2)
 	args = append(args, "TRANSPORT="+transport)
 	for i := 0; i+1 < len(kv); i += 2 {
-		args = append(args, kv[i]+"="+quoteCString(kv[i+1]))
+		args = append(args, cstringArg(kv[i], kv[i+1]))
 	}
 	m.line(true, "STATUS", args...)
+}
+
+// cstringArg is the argument key="value" with value as a CString.
+func cstringArg(key, value string) string {
+	b := make([]byte, 0, len(key)+len(value)+3)
+	b = append(b, key...)
+	b = append(b, '=')
+	return string(appendCString(b, value))
 }
 
 // nonEmpty keeps an error message a single non-empty argument text; tor complains about an

@@ -30,7 +30,7 @@ func TestMessagesSerialised(t *testing.T) {
 		n := 0
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
-			if !specLine.MatchString(sc.Text()) || !strings.HasPrefix(sc.Text(), "LOG SEVERITY=info MESSAGE=\"x\\012\\042\\303\\251x") {
+			if !specLine.MatchString(sc.Text()) || !strings.HasPrefix(sc.Text(), `LOG SEVERITY=info MESSAGE="x\n\"éx`) {
 				t.Errorf("bad line %q", sc.Text())
 			}
 			n++
@@ -67,19 +67,24 @@ func TestMessagesBrokenPipe(t *testing.T) {
 func TestMessagesSanitise(t *testing.T) {
 	var b bytes.Buffer
 	m := NewMessages(&b)
-	m.CMethodError("plain", "bad\nthing\x00é")
+	m.CMethodError("plain", "bad\nthing\x00é\xff")
 	m.SMethod("obfs4", "[::]:443", "cert=abc,iat-mode=0")
 	m.SMethod("plain", "127.0.0.1:1", "")
 	m.EnvError("")
 	m.Status("plain", "ADDRESS", "198.51.100.1:1", "ERRSTR", "Connection refused")
+	m.StatusVersion("obfs4", "ptreactor", "v1.2.3")
 	m.Close(time.Second)
-	want := "CMETHOD-ERROR plain bad?thing???\n" +
+	want := "CMETHOD-ERROR plain bad\uFFFDthing\uFFFDé\uFFFD\n" +
 		"SMETHOD obfs4 [::]:443 ARGS:cert=abc,iat-mode=0\n" +
 		"SMETHOD plain 127.0.0.1:1\n" +
 		"ENV-ERROR unknown error\n" +
-		"STATUS TRANSPORT=plain ADDRESS=\"198.51.100.1:1\" ERRSTR=\"Connection refused\"\n"
+		"STATUS TRANSPORT=plain ADDRESS=\"198.51.100.1:1\" ERRSTR=\"Connection refused\"\n" +
+		"STATUS TRANSPORT=obfs4 TYPE=version IMPLEMENTATION=\"ptreactor\" VERSION=\"v1.2.3\"\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		checkBothParents(t, l)
 	}
 }
 

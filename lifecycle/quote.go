@@ -3,82 +3,58 @@ package lifecycle
 import (
 	"errors"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ptreactor/ptreactor/codec"
 )
 
-// This file holds the three escaping schemes of the conversation with tor:
+// This file holds the three escaping schemes of the conversation with the parent:
 //
-//   - CString, the quoted form of LOG and STATUS values (control-spec section 2, as goptlib
-//     writes it);
+//   - CString, the quoted form of LOG and STATUS values;
 //   - SMETHOD ARGS, k=v pairs joined by ',' with '\', '=' and ',' backslash-escaped;
 //   - TOR_PT_SERVER_TRANSPORT_OPTIONS, transport:k=v items joined by ';', where tor escapes
 //     '\', ':' and ';' (but not '=') and a value may hold a raw '='.
 
-// quoteCString returns s as a double-quoted CString: printable ASCII passes except '"' and
-// '\', every other byte becomes a three-digit octal escape. The result never holds a byte
-// tor would refuse on a line (NUL, LF, >= 0x80).
-func quoteCString(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('\\')
-		b.WriteByte('0' + c>>6)
-		b.WriteByte('0' + (c>>3)&7)
-		b.WriteByte('0' + c&7)
-	}
-	b.WriteByte('"')
-	return b.String()
-}
+// replacement stands in for what a line to the parent cannot carry: a control character
+// or a byte that is not UTF-8. It is U+FFFD, the character Go and Rust decoders put in
+// place of invalid UTF-8.
+const replacement = "\uFFFD"
 
-// unquoteCString reverses quoteCString (and accepts the C escapes \n \t \r \" \\ as well).
-// Tests use it to read our LOG lines back.
-func unquoteCString(s string) (string, error) {
-	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
-		return "", errors.New("not a quoted string")
-	}
-	s = s[1 : len(s)-1]
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '"' {
-			return "", errors.New("unescaped quote")
-		}
-		if c != '\\' {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		if i >= len(s) {
-			return "", errors.New("dangling backslash")
-		}
-		switch c = s[i]; c {
-		case 'n':
-			b.WriteByte('\n')
-		case 't':
-			b.WriteByte('\t')
-		case 'r':
-			b.WriteByte('\r')
-		case '"', '\\', '\'':
-			b.WriteByte(c)
+// appendCString appends s as a double-quoted CString that both parents read back as the
+// same text. tor reads C escapes (octal and \x included, control-spec's CString); Arti
+// reads only \n, \r, \t and backslash-anything-else as that character, refuses an escape
+// that starts with a digit, and needs the whole line to be UTF-8. So: '"' and '\' are
+// escaped with a backslash, LF, CR and TAB become \n, \r and \t, UTF-8 text passes as it
+// is, and every other control character (C0, DEL, C1) and every byte that is not part of
+// valid UTF-8 becomes U+FFFD. No octal escapes.
+func appendCString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for _, r := range s {
+		switch r {
+		case '"', '\\':
+			dst = append(dst, '\\', byte(r))
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
 		default:
-			if i+2 >= len(s) || !isOctal(c) || !isOctal(s[i+1]) || !isOctal(s[i+2]) || c > '3' {
-				return "", errors.New("bad escape")
-			}
-			b.WriteByte((c-'0')<<6 | (s[i+1]-'0')<<3 | (s[i+2] - '0'))
-			i += 2
+			dst = appendVisible(dst, r)
 		}
 	}
-	return b.String(), nil
+	return append(dst, '"')
 }
 
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
+// appendVisible appends r, or U+FFFD for a control character or an invalid byte (which
+// ranging over a string yields as utf8.RuneError).
+func appendVisible(dst []byte, r rune) []byte {
+	if r == utf8.RuneError || unicode.IsControl(r) {
+		return append(dst, replacement...)
+	}
+	return utf8.AppendRune(dst, r)
+}
 
 // errArgsNotToken says an SMETHOD ARGS value would not survive tor's line parser: the line
 // is split at spaces and must be printable ASCII.

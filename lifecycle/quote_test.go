@@ -8,22 +8,30 @@ import (
 	"github.com/ptreactor/ptreactor/codec"
 )
 
+// CStrings for LOG and STATUS: escapes both parents read alike, UTF-8 as it is, U+FFFD for
+// what neither can carry; each one read back by both grammars.
 func TestQuoteCString(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"", `""`},
-		{"Connected to bridge A", `"Connected to bridge A"`},
-		{"a\nb", `"a\012b"`},
-		{`say "hi"`, `"say \042hi\042"`},
-		{`back\slash`, `"back\134slash"`},
-		{"\x00\x7f\xff", `"\000\177\377"`},
-		{"tab\there", `"tab\011here"`},
+	for _, c := range []struct{ in, want, text string }{
+		{"", `""`, ""},
+		{"Connected to bridge A", `"Connected to bridge A"`, "Connected to bridge A"},
+		{"a\nb\r\tc", `"a\nb\r\tc"`, "a\nb\r\tc"},
+		{`say "hi"`, `"say \"hi\""`, `say "hi"`},
+		{`back\slash \0 \x41`, `"back\\slash \\0 \\x41"`, `back\slash \0 \x41`},
+		{`iat-mode=7"x\é`, `"iat-mode=7\"x\\é"`, `iat-mode=7"x\é`},
+		{"日本 \u00e9\U0001F600", "\"日本 é😀\"", "日本 é😀"},
+		{"nul\x00 esc\x1b del\x7f c1\u0085", "\"nul\uFFFD esc\uFFFD del\uFFFD c1\uFFFD\"", "nul\uFFFD esc\uFFFD del\uFFFD c1\uFFFD"},
+		{"bad \xff\xc3 end", "\"bad \uFFFD\uFFFD end\"", "bad \uFFFD\uFFFD end"},
 	} {
-		if got := quoteCString(c.in); got != c.want {
-			t.Errorf("quoteCString(%q) = %s, want %s", c.in, got, c.want)
+		got := string(appendCString(nil, c.in))
+		if got != c.want {
+			t.Errorf("appendCString(%q) = %s, want %s", c.in, got, c.want)
 		}
-		back, err := unquoteCString(quoteCString(c.in))
-		if err != nil || back != c.in {
-			t.Errorf("round trip of %q: %q, %v", c.in, back, err)
+		line := "LOG SEVERITY=info MESSAGE=" + got
+		for name, parse := range map[string]func(string) (parentMsg, error){"tor": torParse, "Arti": artiParse} {
+			m, err := parse(line)
+			if err != nil || m.fields["MESSAGE"] != c.text {
+				t.Errorf("%s reads %s as %q, %v; want %q", name, got, m.fields["MESSAGE"], err, c.text)
+			}
 		}
 	}
 }

@@ -149,7 +149,7 @@ func Run(o Options) int {
 	slog.SetDefault(log)
 
 	msgs.Version()
-	msgs.StatusVersion(Implementation, o.Version)
+	msgs.StatusVersion(env.Transports[0], Implementation, o.Version)
 
 	log.Log(context.Background(), LevelNotice, "ptreactor "+o.Version+" starting", "cipher", cipher.Active())
 	if logFileErr != nil {

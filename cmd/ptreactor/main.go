@@ -18,13 +18,7 @@ var version = ""
 
 func main() {
 	var o lifecycle.Options
-	fs := flag.NewFlagSet("ptreactor", flag.ContinueOnError)
-	showVersion := fs.Bool("version", false, "print the version and the cipher variant, then exit")
-	fs.StringVar(&o.LogLevel, "log-level", "notice", "log level: error, warning, notice, info or debug")
-	fs.StringVar(&o.LogFile, "log-file", "", "log file (default: ptreactor.log in TOR_PT_STATE_LOCATION)")
-	fs.BoolVar(&o.UnsafeLogging, "unsafe-logging", false, "do not scrub IP addresses from logs")
-	fs.StringVar(&o.CPU, "cpu", "", "cipher variant: generic, sse2 or avx2 (default: env PTREACTOR_CPU, else chosen by CPU)")
-	fs.StringVar(&o.ORPortSource, "orport-source", "", "CIDR to pick source addresses toward the (Ext)ORPort from")
+	fs, showVersion := newFlagSet(&o)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			os.Exit(lifecycle.ExitClean)
@@ -32,18 +26,35 @@ func main() {
 		os.Exit(lifecycle.ExitSetup)
 	}
 	o.Args = fs.Args()
-	o.Version = versionString()
+	bi, _ := debug.ReadBuildInfo()
+	o.Version = moduleVersion(version, bi)
 	if *showVersion {
 		os.Exit(lifecycle.PrintVersion(os.Stdout, o))
 	}
 	os.Exit(lifecycle.Run(o))
 }
 
-func versionString() string {
-	if version != "" {
-		return version
+// newFlagSet registers every flag into o; the returned bool is -version. The man page
+// (doc/ptreactor.1) and the README document each flag registered here, which a test checks.
+func newFlagSet(o *lifecycle.Options) (*flag.FlagSet, *bool) {
+	fs := flag.NewFlagSet("ptreactor", flag.ContinueOnError)
+	showVersion := fs.Bool("version", false, "print the version and the cipher variant, then exit")
+	fs.StringVar(&o.LogLevel, "log-level", "notice", "log level: error, warning, notice, info or debug")
+	fs.StringVar(&o.LogFile, "log-file", "", "log file (default: ptreactor.log in TOR_PT_STATE_LOCATION)")
+	fs.BoolVar(&o.UnsafeLogging, "unsafe-logging", false, "do not scrub IP addresses from logs")
+	fs.StringVar(&o.CPU, "cpu", "", "cipher variant: generic, sse2 or avx2 (default: env PTREACTOR_CPU, else chosen by CPU)")
+	fs.StringVar(&o.ORPortSource, "orport-source", "", "CIDR to pick source addresses toward the (Ext)ORPort from")
+	return fs, showVersion
+}
+
+// moduleVersion is the version ptreactor reports: the one set at link time, else the
+// module version the go command recorded (v1.2.3 for "go install ...@v1.2.3", a tag or
+// pseudo-version for a build in a VCS checkout), else "devel".
+func moduleVersion(linked string, bi *debug.BuildInfo) string {
+	if linked != "" {
+		return linked
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	if bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
 	return "devel"
