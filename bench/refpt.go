@@ -35,7 +35,7 @@ func RunRefPT() int {
 	fmt.Println("VERSION 1")
 	var ln net.Listener
 	var err error
-	serve := func(net.Conn) {}
+	var serve func(net.Conn)
 	if ts := os.Getenv("TOR_PT_CLIENT_TRANSPORTS"); ts != "" {
 		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			fmt.Printf("CMETHOD-ERROR plain %v\nCMETHODS DONE\n", err)

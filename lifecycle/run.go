@@ -113,6 +113,13 @@ func Run(o Options) int {
 		}
 	}
 
+	// A system the reactor cannot run on is told to tor the one way it reads before VERSION.
+	if err := reactor.Supported(); err != nil {
+		fmt.Fprintln(os.Stderr, "ptreactor:", err)
+		msgs.EnvError(err.Error())
+		return ExitSetup
+	}
+
 	// The environment, all of it before VERSION: tor reads ENV-ERROR only before VERSION.
 	env, err := parseEnv(o.Lookup)
 	if err != nil {
@@ -313,13 +320,14 @@ func methodsDone(msgs *Messages, server bool) {
 // (watchParent).
 func wait(o Options, env *ptEnv, eng *reactor.Engine, log *slog.Logger, sigs <-chan os.Signal) int {
 	stdinClosed := make(chan struct{})
+	var parentGone <-chan struct{} // nil (never ready) while stdin is watched
 	if env.ExitOnStdinClose {
 		go func() {
 			_, _ = io.Copy(io.Discard, o.Stdin)
 			close(stdinClosed)
 		}()
 	} else {
-		watchParent(log)
+		parentGone = watchParent()
 	}
 
 	var drained <-chan struct{} // nil (never ready) until the first SIGINT
@@ -337,6 +345,8 @@ func wait(o Options, env *ptEnv, eng *reactor.Engine, log *slog.Logger, sigs <-c
 			reason = s.String()
 		case <-stdinClosed:
 			reason = "stdin closed"
+		case <-parentGone:
+			reason = "parent process has gone"
 		case <-drained:
 			reason = "drain finished"
 		}

@@ -56,11 +56,29 @@
 // or a congested sink: every sweepFast while anything is paused or lingering, else every
 // sweepSlow. A pause or a linger wakes a ticker that is in its slow wait, so a resume never
 // waits for sweepSlow.
+//
+// # Platforms
+//
+// The reactor runs on Linux (epoll) and on macOS and the BSDs (kqueue); the code that
+// differs is split by file name. The descriptor limit is raised to the hard limit on every
+// one of them. A source address range for the (Ext)ORPort uses IP_BIND_ADDRESS_NO_PORT on
+// Linux, so one source address serves a port range per destination; elsewhere each source
+// address binds its own ephemeral port, and New checks that the range's addresses are
+// local (on macOS and the BSDs, 127.0.0.0/8 is not, beyond the addresses on lo0).
+//
+// On Windows the reactor builds but refuses to run (Supported, and lifecycle's ENV-ERROR).
+// gnet's Windows engine is not an event loop over sockets: it reads every connection on a
+// goroutine of its own, at once and without end, so the only way to stop reading a
+// source is the pause above, and its resume needs a descriptor turned back into a
+// net.Conn, which Go's net.FileConn does not do on Windows. A tunnel's memory could not be
+// bounded there short of a second data path beside gnet, which is not worth its weight for
+// a bridge or client that already runs on every other system.
 package reactor
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
@@ -160,8 +178,15 @@ type Engine struct {
 // New returns an engine for cfg; listeners are added with ListenClient/ListenServer. The
 // event loops start with the first listener.
 func New(cfg Config) (*Engine, error) {
+	if err := Supported(); err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	fdLimit, err := raiseFileLimit(cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the descriptor limit: %w", err)
 	}
 	e := &Engine{
 		cfg:     cfg,
@@ -174,9 +199,12 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.checkSources(); err != nil {
+		return nil, err
+	}
 	e.dialer = d
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	e.maxTunnels = tunnelLimit(raiseFileLimit(e.log))
+	e.maxTunnels = tunnelLimit(fdLimit)
 	return e, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/ptreactor/ptreactor/codec"
 )
@@ -111,7 +110,7 @@ func (ls *loopState) closeKept() {
 	for t := range ls.watch {
 		for _, x := range [...]*end{&t.tor, &t.net} {
 			if x.fd >= 0 {
-				unix.Close(x.fd)
+				closeFD(x.fd)
 				x.fd = -1
 			}
 		}

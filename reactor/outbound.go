@@ -20,12 +20,10 @@ import (
 	"net/netip"
 	"net/url"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ptreactor/ptreactor/codec/extor"
 	"github.com/ptreactor/ptreactor/codec/upstream"
-	"golang.org/x/sys/unix"
 )
 
 // extORSetupTimeout bounds an Extended ORPort setup, connect and handshake together, as
@@ -307,23 +305,30 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 // ORSource range (skipping its first and last address, the network and broadcast address of
 // an IPv4 subnet); invalid without a range.
 func (d *dialer) nextSource() netip.Addr {
-	p := d.orSource
-	if !p.IsValid() {
+	if !d.orSource.IsValid() {
 		return netip.Addr{}
 	}
-	hostBits := p.Addr().BitLen() - p.Bits()
-	if hostBits == 0 {
-		return p.Addr()
-	}
-	n := d.sourceNext.Add(1)
-	var off uint64
-	switch {
-	case hostBits == 1:
-		off = n % 2
+	return d.sourceAt(d.sourceNext.Add(1))
+}
+
+// sourceCount is how many source addresses the ORSource range yields.
+func (d *dialer) sourceCount() uint64 {
+	switch hostBits := d.orSource.Addr().BitLen() - d.orSource.Bits(); {
+	case hostBits <= 1:
+		return 1 << hostBits
 	case hostBits > maxSourceHostBits:
-		off = 1 + n%(1<<maxSourceHostBits-1)
+		return 1<<maxSourceHostBits - 1
 	default:
-		off = 1 + n%(1<<hostBits-2)
+		return 1<<hostBits - 2
+	}
+}
+
+// sourceAt is the n-th source address (n modulo sourceCount).
+func (d *dialer) sourceAt(n uint64) netip.Addr {
+	p := d.orSource
+	off := n % d.sourceCount()
+	if p.Addr().BitLen()-p.Bits() > 1 {
+		off++ // skip the first address
 	}
 	b := p.Addr().As16()
 	for i := 15; i >= 0 && off > 0; i-- {
@@ -338,25 +343,35 @@ func (d *dialer) nextSource() netip.Addr {
 	return a
 }
 
-// dialTCP connects to dst from src (any source when src is invalid). With a source address
-// the socket asks for IP_BIND_ADDRESS_NO_PORT, so the kernel picks the source port at
-// connect time by the whole 4-tuple: one source address then serves as many connections as
-// there are ports per destination, not per machine.
+// checkSources binds the first and the last source address of the ORSource range once, so
+// a range this system cannot send from fails at start-up with a reason rather than as
+// failed connections later. On Linux every address of 127.0.0.0/8 is local; on the BSDs
+// and macOS only the addresses configured on an interface are (lo0 holds 127.0.0.1 alone
+// unless aliases are added).
+func (d *dialer) checkSources() error {
+	if !d.orSource.IsValid() {
+		return nil
+	}
+	for _, n := range [...]uint64{0, d.sourceCount() - 1} {
+		a := d.sourceAt(n)
+		ln, err := net.Listen("tcp", netip.AddrPortFrom(a, 0).String())
+		if err != nil {
+			return fmt.Errorf("source range %v: address %v is not usable on this system (every address of the range must be local): %w", d.orSource, a, err)
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+// dialTCP connects to dst from src (any source when src is invalid), with the platform's
+// sourceControl when a source is given.
 func (d *dialer) dialTCP(ctx context.Context, dst netip.AddrPort, src netip.Addr) (net.Conn, error) {
 	var nd net.Dialer
 	if src.IsValid() {
 		nd.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
-		nd.Control = bindNoPort
+		nd.Control = sourceControl
 	}
 	return nd.DialContext(ctx, "tcp", dst.String())
-}
-
-// bindNoPort sets IP_BIND_ADDRESS_NO_PORT before the dialer binds the source address. A
-// kernel without it (before Linux 4.2) still works, with the older port allocation.
-func bindNoPort(network, address string, rc syscall.RawConn) error {
-	return rc.Control(func(fd uintptr) {
-		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-	})
 }
 
 // clientHandshake is the shape of the sans-IO client handshakes in codec/extor and

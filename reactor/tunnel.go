@@ -3,11 +3,9 @@ package reactor
 import (
 	"context"
 	"net"
-	"os"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/ptreactor/ptreactor/codec"
 	"github.com/ptreactor/ptreactor/codec/socks"
@@ -502,17 +500,11 @@ func (t *tunnel) afterForward(src, dst *end) gnet.Action {
 // resume puts a paused end back on the loop. Its kept fd becomes a net.Conn (which takes
 // its own duplicate) and is enrolled; OnOpen then flushes the queue.
 func (t *tunnel) resume(x *end, linger bool) {
-	dup, err := unix.Dup(x.fd)
+	nc, err := connFromKept(x.fd)
 	if err != nil {
 		return // out of descriptors: try again at the next sweep
 	}
-	f := os.NewFile(uintptr(dup), "")
-	nc, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		return
-	}
-	unix.Close(x.fd)
+	closeFD(x.fd)
 	x.fd = -1
 	x.st = endResuming
 	x.lingerAfter = x.lingerAfter || linger
@@ -626,7 +618,7 @@ func (t *tunnel) closeEnd(x *end) {
 
 func (t *tunnel) dropKept(x *end) {
 	if x.fd >= 0 {
-		unix.Close(x.fd)
+		closeFD(x.fd)
 		x.fd = -1
 	}
 	x.st = endClosed
