@@ -39,6 +39,7 @@ type Options struct {
 	UnsafeLogging bool   // keep IP addresses in logs
 	CPU           string // cipher variant (generic, sse2, avx2); default: env PTREACTOR_CPU, then auto
 	ORPortSource  string // CIDR for reactor.Config.ORSource; "" for none
+	Obfs4DistBias bool   // obfs4's ScrambleSuit-style biased length and delay tables (lyrebird's -obfs4-distBias)
 	Args          []string
 
 	// Where the conversation happens; nil means the process's own stdin, stdout and
@@ -106,11 +107,12 @@ func Run(o Options) int {
 	if err := cipher.Use(o.CPU); err != nil {
 		return setupError(err)
 	}
-	var orSource *net.IPNet
+	var orSource netip.Prefix
 	if o.ORPortSource != "" {
-		if _, orSource, err = net.ParseCIDR(o.ORPortSource); err != nil {
-			return setupError(fmt.Errorf("-orport-source: %v", err))
+		if orSource, err = netip.ParsePrefix(o.ORPortSource); err != nil || orSource.Addr().Is4In6() {
+			return setupError(fmt.Errorf("-orport-source: %q is not an IPv4 or IPv6 address range (CIDR)", o.ORPortSource))
 		}
+		orSource = orSource.Masked()
 	}
 
 	// A system the reactor cannot run on is told to tor the one way it reads before VERSION.
@@ -177,9 +179,12 @@ func Run(o Options) int {
 		msgs.ProxyDone()
 	}
 
+	known := transports(&o)
 	eng, err := reactor.New(reactor.Config{
 		Logger:         log,
 		StateDir:       env.StateDir,
+		Transports:     known,
+		Limits:         reactor.DefaultLimits(),
 		Proxy:          env.Proxy,
 		OutboundBindV4: env.OutboundBindV4,
 		OutboundBindV6: env.OutboundBindV6,
@@ -191,7 +196,7 @@ func Run(o Options) int {
 	if err != nil {
 		log.Error("cannot start the engine", "err", err)
 		for _, name := range env.Transports {
-			if _, ok := reactor.Lookup(name); ok {
+			if _, ok := known[name]; ok {
 				methodError(msgs, env.Server, name, err.Error())
 			}
 		}

@@ -1,7 +1,7 @@
 package reactor
 
 import (
-	"net"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -9,13 +9,13 @@ import (
 // TestNewChecksSourceRange: a source range the system cannot send from fails New with the
 // address and the reason; 127.0.0.0/8 (all local on Linux) passes.
 func TestNewChecksSourceRange(t *testing.T) {
-	_, foreign, _ := net.ParseCIDR("192.0.2.0/24") // TEST-NET-1, on no interface
-	_, err := New(Config{ORPort: "127.0.0.1:9001", ORSource: foreign})
+	foreign := netip.MustParsePrefix("192.0.2.0/24") // TEST-NET-1, on no interface
+	or := netip.MustParseAddrPort("127.0.0.1:9001")
+	_, err := New(Config{ORPort: or, ORSource: foreign})
 	if err == nil || !strings.Contains(err.Error(), "192.0.2.1") || !strings.Contains(err.Error(), "not usable") {
 		t.Fatalf("New with a foreign source range: %v", err)
 	}
-	_, loop, _ := net.ParseCIDR("127.0.0.0/8")
-	e, err := New(Config{ORPort: "127.0.0.1:9001", ORSource: loop})
+	e, err := New(Config{ORPort: or, ORSource: netip.MustParsePrefix("127.0.0.0/8")})
 	if err != nil {
 		t.Fatalf("New with 127.0.0.0/8: %v", err)
 	}

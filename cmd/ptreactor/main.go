@@ -25,6 +25,7 @@ func main() {
 	fs.BoolVar(&o.UnsafeLogging, "unsafe-logging", false, "do not scrub IP addresses from logs")
 	fs.StringVar(&o.CPU, "cpu", "", "cipher variant: generic, sse2 or avx2 (default: env PTREACTOR_CPU, else chosen by CPU)")
 	fs.StringVar(&o.ORPortSource, "orport-source", "", "CIDR to pick source addresses toward the (Ext)ORPort from")
+	fs.BoolVar(&o.Obfs4DistBias, "obfs4-distBias", false, "obfs4: draw packet lengths and delays from a biased (ScrambleSuit-style) distribution, as lyrebird's flag of the same name")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			os.Exit(lifecycle.ExitClean)
