@@ -1,7 +1,8 @@
 // Package reactor is ptreactor's engine room: gnet event loops, listeners, outbound
 // connections, the pairing of two connections into a tunnel, backpressure, timeouts and
 // graceful drain. It knows bytes and codecs, not the environment or stdout: lifecycle
-// configures it through Config and the Listen methods.
+// configures it through Config (addresses already parsed and validated, the transports to
+// serve, the Limits) and the Listen methods.
 //
 // # Shape
 //

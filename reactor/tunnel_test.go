@@ -278,7 +278,7 @@ func TestPauseResumesPromptly(t *testing.T) {
 		sum, err = sendHashed(o, size, 3)
 		sent <- err
 	}()
-	time.Sleep(500 * time.Millisecond) // let the queues pass highWater
+	time.Sleep(500 * time.Millisecond) // let the queues pass HighWater
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	n, got, err := recvHashed(c, size)
 	if err != nil || n != size {
