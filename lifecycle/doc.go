@@ -1,8 +1,10 @@
 // Package lifecycle is ptreactor's side of the managed-proxy conversation with its parent,
-// tor or Arti (pt-spec v1): it reads the TOR_PT_* environment into a reactor.Config,
+// tor or Arti (pt-spec v1): it reads the TOR_PT_* environment and the flags into a
+// reactor.Config, parsed and validated once here into netip values and a typed proxy that
+// the reactor takes as they are, with the transports to serve (transports.go); it
 // negotiates the protocol version, asks the reactor for one listener per transport and
-// reports them on stdout, keeps the log, and decides when the process ends (signals,
-// stdin close).
+// reports them on stdout, keeps the log, and decides when the process ends (signals, stdin
+// close, parent gone).
 //
 // Stdout belongs to the parent. Every byte written there goes through one serialised writer
 // (Messages) and is a spec line: VERSION, ENV-ERROR, PROXY DONE, CMETHOD, LOG, STATUS and
@@ -34,7 +36,9 @@
 //
 //	0  clean end: SIGTERM, stdin closed with TOR_PT_EXIT_ON_STDIN_CLOSE=1, SIGINT
 //	   followed by a finished drain or a second signal
-//	1  setup failed: bad flags, VERSION-ERROR, ENV-ERROR, PROXY-ERROR, reactor.New failed
-//	2  the engine failed while shutting down
+//	1  setup failed: bad flags, VERSION-ERROR, ENV-ERROR (Windows included: the reactor does
+//	   not run there), PROXY-ERROR, reactor.New failed
+//	2  the engine failed while stopping: an event loop had died with an error (its tunnels
+//	   went with it) or a listener would not close (reactor.Engine.Close)
 //	3  nothing to serve: no requested transport could be launched (lyrebird uses 255)
 package lifecycle

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/ptreactor/ptreactor/codec"
+	"github.com/ptreactor/ptreactor/codec/upstream"
 )
 
 // ptEnv is what tor told ptreactor through the TOR_PT_* environment, parsed and validated.
@@ -19,17 +19,17 @@ type ptEnv struct {
 	Transports       []string // requested transport names, in tor's order, without repeats
 
 	// Client mode.
-	Proxy    *url.URL // nil without TOR_PT_PROXY
-	ProxyErr error    // TOR_PT_PROXY was set but is unusable: PROXY-ERROR after VERSION
+	Proxy    *upstream.Proxy // nil without TOR_PT_PROXY
+	ProxyErr error           // TOR_PT_PROXY was set but is unusable: PROXY-ERROR after VERSION
 
-	OutboundBindV4 net.IP
-	OutboundBindV6 net.IP
+	OutboundBindV4 netip.Addr // invalid when unset
+	OutboundBindV6 netip.Addr
 
 	// Server mode.
 	BindAddr       map[string]string     // transport -> ip:port; absent: 0.0.0.0:0
 	Options        map[string]codec.Args // TOR_PT_SERVER_TRANSPORT_OPTIONS by transport
-	ORPort         string
-	ExtORPort      string
+	ORPort         netip.AddrPort        // invalid when unset
+	ExtORPort      netip.AddrPort
 	AuthCookieFile string
 
 	// Warnings are problems worth a LOG line that do not stop the start.
@@ -135,7 +135,7 @@ func parseEnv(lookup lookupFunc) (*ptEnv, error) {
 			return nil, envErrorf("need TOR_PT_AUTH_COOKIE_FILE environment variable with TOR_PT_EXTENDED_SERVER_PORT")
 		}
 	}
-	if e.ORPort == "" && e.ExtORPort == "" {
+	if !e.ORPort.IsValid() && !e.ExtORPort.IsValid() {
 		return nil, envErrorf("need TOR_PT_ORPORT or TOR_PT_EXTENDED_SERVER_PORT environment variable")
 	}
 	return e, nil
@@ -194,19 +194,19 @@ func parseBindAddr(v string) (map[string]string, error) {
 		if !validName(name) {
 			return nil, envErrorf("TOR_PT_SERVER_BINDADDR: %+q: %+q is not a valid transport name", item, name)
 		}
-		hp, err := parseHostPort(addr, true)
+		ap, err := parseHostPort(addr, true)
 		if err != nil {
 			return nil, envErrorf("TOR_PT_SERVER_BINDADDR: %+q: %v", item, err)
 		}
-		m[name] = hp
+		m[name] = ap.String()
 	}
 	return m, nil
 }
 
-// parseHostPort checks that s is an IP literal and a decimal port ("1.2.3.4:5",
-// "[::1]:5") and returns it in canonical form. With lenientV6, an unbracketed IPv6 address
+// parseHostPort reads an IP literal and a decimal port ("1.2.3.4:5", "[::1]:5"; an
+// IPv4-mapped IPv6 address becomes IPv4). With lenientV6, an unbracketed IPv6 address
 // is split at its last colon, which goptlib accepts for the old tor bug #7011.
-func parseHostPort(s string, lenientV6 bool) (string, error) {
+func parseHostPort(s string, lenientV6 bool) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil && lenientV6 {
 		if i := strings.LastIndexByte(s, ':'); i > 0 && !strings.Contains(s, "[") {
@@ -214,17 +214,17 @@ func parseHostPort(s string, lenientV6 bool) (string, error) {
 		}
 	}
 	if err != nil {
-		return "", err
+		return netip.AddrPort{}, err
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil || ip.Zone() != "" {
-		return "", fmt.Errorf("%+q is not an IP address", host)
+		return netip.AddrPort{}, fmt.Errorf("%+q is not an IP address", host)
 	}
 	p, err := parsePort(port)
 	if err != nil {
-		return "", err
+		return netip.AddrPort{}, err
 	}
-	return netip.AddrPortFrom(ip, p).String(), nil
+	return netip.AddrPortFrom(ip.Unmap(), p), nil
 }
 
 // parsePort accepts a decimal port 0..65535 with no sign and no leading spaces.
@@ -241,9 +241,9 @@ func parsePort(s string) (uint16, error) {
 
 // parseBindIP parses TOR_PT_OUTBOUND_BIND_ADDRESS_V4/_V6. The V6 form comes in brackets
 // (pt-spec 3.2.1); a bare IPv6 address is accepted too. Unset or empty means none.
-func parseBindIP(key, v string, v6 bool) (net.IP, error) {
+func parseBindIP(key, v string, v6 bool) (netip.Addr, error) {
 	if v == "" {
-		return nil, nil
+		return netip.Addr{}, nil
 	}
 	s := v
 	if v6 && strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
@@ -255,7 +255,7 @@ func parseBindIP(key, v string, v6 bool) (net.IP, error) {
 		if v6 {
 			want = "an IPv6 address"
 		}
-		return nil, envErrorf("%s: %+q is not %s", key, v, want)
+		return netip.Addr{}, envErrorf("%s: %+q is not %s", key, v, want)
 	}
-	return net.IP(ip.AsSlice()), nil
+	return ip, nil
 }

@@ -144,15 +144,16 @@ func FuzzProxyURI(f *testing.F) {
 		default:
 			t.Fatalf("%q: scheme %q", s, u.Scheme)
 		}
-		ap, err := netip.ParseAddrPort(u.Host)
-		if err != nil || ap.Port() == 0 {
-			t.Fatalf("%q: host %q", s, u.Host)
+		if !u.Addr.IsValid() || u.Addr.Port() == 0 || u.Addr.Addr().Zone() != "" {
+			t.Fatalf("%q: address %v", s, u.Addr)
 		}
-		if u.Scheme == "socks5" && u.User != nil {
-			p, _ := u.User.Password()
-			if n := len(u.User.Username()); n == 0 || n > 255 || len(p) == 0 || len(p) > 255 {
-				t.Fatalf("%q: socks5 credentials %v", s, u.User)
+		if u.Scheme == "socks5" && (u.User != "" || u.Pass != "") {
+			if n, p := len(u.User), len(u.Pass); n == 0 || n > 255 || p == 0 || p > 255 {
+				t.Fatalf("%q: socks5 credentials %q %q", s, u.User, u.Pass)
 			}
+		}
+		if u.Scheme == "socks4a" && u.Pass != "" {
+			t.Fatalf("%q: socks4a password", s)
 		}
 	})
 }

@@ -1,9 +1,7 @@
 package lifecycle
 
 import (
-	"log/slog"
 	"os"
-	"syscall"
 	"time"
 )
 
@@ -11,16 +9,19 @@ import (
 var startPPID = os.Getppid()
 
 // watchParent is the fallback end for a ptreactor whose stdin is not watched (pt-spec 3.4:
-// PTs SHOULD notice that the parent has terminated): once the parent process has gone and
-// ptreactor has been reparented, it ends the run as SIGTERM would.
-func watchParent(log *slog.Logger) {
+// PTs SHOULD notice that the parent has terminated): the returned channel is closed once
+// the parent process has gone and ptreactor has been reparented, and the run then ends as
+// on SIGTERM. (Reparenting is how a unix child learns of its parent's death; on Windows,
+// where the reactor does not run, the parent ID never changes.)
+func watchParent() <-chan struct{} {
+	gone := make(chan struct{})
 	go func() {
 		for range time.Tick(time.Second) {
 			if os.Getppid() != startPPID {
-				log.Info("parent process has gone")
-				_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+				close(gone)
 				return
 			}
 		}
 	}()
+	return gone
 }

@@ -3,20 +3,21 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
-	"net/netip"
-	"net/url"
 	"strings"
+
+	"github.com/ptreactor/ptreactor/codec/upstream"
 )
 
-// parseProxyURI validates TOR_PT_PROXY (pt-spec 3.2.2) and returns it as a URL the reactor's
-// upstream dialers read: Scheme (socks5, socks4a or http), Host (an IP literal with an
-// explicit port, IPv6 in brackets) and User.
+// parseProxyURI validates TOR_PT_PROXY (pt-spec 3.2.2) and returns it as the typed proxy the
+// reactor's upstream dialers take as it is: the scheme (socks5, socks4a or http), the
+// address (an IP literal with an explicit port) and the credentials. This is the one place
+// a proxy is validated.
 //
 // tor builds the URI itself, without percent-encoding the user name or password, so the
 // text is split by hand rather than by url.Parse: userinfo ends at the last '@', and the
 // user name at the first ':' within it. Path, query and fragment are refused, as is a host
 // name: the proxy must be reached without a DNS lookup.
-func parseProxyURI(raw string) (*url.URL, error) {
+func parseProxyURI(raw string) (*upstream.Proxy, error) {
 	for i := 0; i < len(raw); i++ {
 		if raw[i] < 0x20 || raw[i] >= 0x7f {
 			return nil, errors.New("proxy URI contains a control or non-ASCII byte")
@@ -37,7 +38,7 @@ func parseProxyURI(raw string) (*url.URL, error) {
 		return nil, errors.New("proxy URI has a path, query or fragment")
 	}
 
-	u := &url.URL{Scheme: scheme}
+	u := &upstream.Proxy{Scheme: scheme}
 	hostport := rest
 	var user, pass string
 	var hasUser, hasPass bool
@@ -48,14 +49,14 @@ func parseProxyURI(raw string) (*url.URL, error) {
 		hasUser = true
 	}
 
-	host, err := parseHostPort(hostport, false)
+	ap, err := parseHostPort(hostport, false)
 	if err != nil {
 		return nil, fmt.Errorf("proxy URI has an invalid host: %v", err)
 	}
-	if ap := netip.MustParseAddrPort(host); ap.Port() == 0 {
+	if ap.Port() == 0 {
 		return nil, errors.New("proxy URI has port 0")
 	}
-	u.Host = host
+	u.Addr = ap
 
 	switch scheme {
 	case "socks5":
@@ -66,23 +67,15 @@ func parseProxyURI(raw string) (*url.URL, error) {
 			if !hasPass || len(pass) == 0 || len(pass) > 255 {
 				return nil, errors.New("proxy URI specified a invalid SOCKS5 password")
 			}
-			u.User = url.UserPassword(user, pass)
+			u.User, u.Pass = user, pass
 		}
 	case "socks4a":
 		if hasPass {
 			return nil, errors.New("proxy URI specified SOCKS4a and a password")
 		}
-		if hasUser {
-			u.User = url.User(user) // the USERID; may be empty
-		}
+		u.User = user // the USERID; may be empty
 	case "http":
-		if hasUser {
-			if hasPass {
-				u.User = url.UserPassword(user, pass)
-			} else {
-				u.User = url.User(user)
-			}
-		}
+		u.User, u.Pass = user, pass
 	}
 	return u, nil
 }

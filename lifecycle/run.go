@@ -39,6 +39,7 @@ type Options struct {
 	UnsafeLogging bool   // keep IP addresses in logs
 	CPU           string // cipher variant (generic, sse2, avx2); default: env PTREACTOR_CPU, then auto
 	ORPortSource  string // CIDR for reactor.Config.ORSource; "" for none
+	Obfs4DistBias bool   // obfs4's ScrambleSuit-style biased length and delay tables (lyrebird's -obfs4-distBias)
 	Args          []string
 
 	// Where the conversation happens; nil means the process's own stdin, stdout and
@@ -106,11 +107,19 @@ func Run(o Options) int {
 	if err := cipher.Use(o.CPU); err != nil {
 		return setupError(err)
 	}
-	var orSource *net.IPNet
+	var orSource netip.Prefix
 	if o.ORPortSource != "" {
-		if _, orSource, err = net.ParseCIDR(o.ORPortSource); err != nil {
-			return setupError(fmt.Errorf("-orport-source: %v", err))
+		if orSource, err = netip.ParsePrefix(o.ORPortSource); err != nil || orSource.Addr().Is4In6() {
+			return setupError(fmt.Errorf("-orport-source: %q is not an IPv4 or IPv6 address range (CIDR)", o.ORPortSource))
 		}
+		orSource = orSource.Masked()
+	}
+
+	// A system the reactor cannot run on is told to tor the one way it reads before VERSION.
+	if err := reactor.Supported(); err != nil {
+		fmt.Fprintln(os.Stderr, "ptreactor:", err)
+		msgs.EnvError(err.Error())
+		return ExitSetup
 	}
 
 	// The environment, all of it before VERSION: tor reads ENV-ERROR only before VERSION.
@@ -170,9 +179,12 @@ func Run(o Options) int {
 		msgs.ProxyDone()
 	}
 
+	known := transports(&o)
 	eng, err := reactor.New(reactor.Config{
 		Logger:         log,
 		StateDir:       env.StateDir,
+		Transports:     known,
+		Limits:         reactor.DefaultLimits(),
 		Proxy:          env.Proxy,
 		OutboundBindV4: env.OutboundBindV4,
 		OutboundBindV6: env.OutboundBindV6,
@@ -184,7 +196,7 @@ func Run(o Options) int {
 	if err != nil {
 		log.Error("cannot start the engine", "err", err)
 		for _, name := range env.Transports {
-			if _, ok := reactor.Lookup(name); ok {
+			if _, ok := known[name]; ok {
 				methodError(msgs, env.Server, name, err.Error())
 			}
 		}
@@ -313,13 +325,14 @@ func methodsDone(msgs *Messages, server bool) {
 // (watchParent).
 func wait(o Options, env *ptEnv, eng *reactor.Engine, log *slog.Logger, sigs <-chan os.Signal) int {
 	stdinClosed := make(chan struct{})
+	var parentGone <-chan struct{} // nil (never ready) while stdin is watched
 	if env.ExitOnStdinClose {
 		go func() {
 			_, _ = io.Copy(io.Discard, o.Stdin)
 			close(stdinClosed)
 		}()
 	} else {
-		watchParent(log)
+		parentGone = watchParent()
 	}
 
 	var drained <-chan struct{} // nil (never ready) until the first SIGINT
@@ -337,6 +350,8 @@ func wait(o Options, env *ptEnv, eng *reactor.Engine, log *slog.Logger, sigs <-c
 			reason = s.String()
 		case <-stdinClosed:
 			reason = "stdin closed"
+		case <-parentGone:
+			reason = "parent process has gone"
 		case <-drained:
 			reason = "drain finished"
 		}

@@ -2,31 +2,11 @@ package reactor
 
 import (
 	"errors"
-	"log/slog"
 	"net"
 	"os"
 	"syscall"
 	"time"
 )
-
-// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit (a bridge holds two fds
-// per tunnel) and returns the limit in force.
-func raiseFileLimit(log *slog.Logger) uint64 {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 1024
-	}
-	if lim.Cur < lim.Max {
-		want := lim
-		want.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err == nil {
-			lim = want
-		} else {
-			log.Debug("cannot raise the descriptor limit", "err", err)
-		}
-	}
-	return lim.Cur
-}
 
 // tunnelLimit is how many tunnels fit in limit descriptors: two each in the steady state
 // (a paused end keeps one duplicate in place of its conn), a few more for a moment while a

@@ -101,17 +101,16 @@ func (w *hsServerWire) Ready() bool                        { return w.ready }
 func (w *hsServerWire) StallUntil() time.Time              { return w.stallUntil }
 
 func hsPair(t *testing.T, orport string) (socksAddr, srvAddr string, logs *logSink) {
-	transports["hstest"] = hsTransport{}
-	t.Cleanup(func() { delete(transports, "hstest") })
+	hs := map[string]codec.Transport{"hstest": hsTransport{}}
 	logs = &logSink{}
 	_ = logs
-	srv, _ := New(Config{ORPort: orport})
+	srv, _ := New(Config{Transports: hs, ORPort: addrPort(t, orport)})
 	t.Cleanup(func() { srv.Close() })
 	sa, args, err := srv.ListenServer("hstest", "127.0.0.1:0", nil)
 	if err != nil || args.Keys()[0] != "k" {
 		t.Fatal(err, args)
 	}
-	cli, _ := New(Config{})
+	cli, _ := New(Config{Transports: hs})
 	t.Cleanup(func() { cli.Close() })
 	ca, err := cli.ListenClient("hstest", "127.0.0.1:0")
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package reactor is ptreactor's engine room: gnet event loops, listeners, outbound
 // connections, the pairing of two connections into a tunnel, backpressure, timeouts and
 // graceful drain. It knows bytes and codecs, not the environment or stdout: lifecycle
-// configures it through Config and the Listen methods.
+// configures it through Config (addresses already parsed and validated, the transports to
+// serve, the Limits) and the Listen methods.
 //
 // # Shape
 //
@@ -17,26 +18,28 @@
 //
 // # Backpressure
 //
+// (The limits named here are the fields of Limits, set in Config.)
+//
 // gnet reads every readable socket and buffers whatever the handler leaves, so the only
 // way to stop reading a socket is to take it off the loop. When the bytes queued toward one
-// end (its gnet outbound buffer plus our own queue) pass highWater, the other end, the
+// end (its gnet outbound buffer plus our own queue) pass HighWater, the other end, the
 // source, is paused: its fd is duplicated, then gnet closes its conn, with the end marked
 // so that OnClose tears nothing down. The kernel keeps the socket; its receive buffer fills
 // and TCP flow control pushes back on the sender. A per-loop sweep resumes the source when
-// the sink is below lowWater: the kept fd becomes a net.Conn again and is enrolled on the
+// the sink is below LowWater: the kept fd becomes a net.Conn again and is enrolled on the
 // same loop. This costs nothing on the data path and keeps a stalled tunnel at about
-// highWater plus one read of memory.
+// HighWater plus one read of memory.
 //
 // A conn may only be paused with an empty outbound buffer (gnet drops what a closing conn
 // cannot write at once), so bytes for a paused end wait in the end's own queue, flushed on
-// resume; when that queue itself reaches highWater the end is resumed early. gnet also drops
+// resume; when that queue itself reaches HighWater the end is resumed early. gnet also drops
 // the conn's unread input, so a partial transport frame pending at the pause is copied into
 // the end's carry buffer and joined with the first read after the resume. Resumes happen
 // at the sweep, or sooner when the sink itself has traffic.
 //
 // Why this route: it needs only gnet's public API, costs nothing while bytes flow (the
 // check is one OutboundBuffered call per read), and lets the kernel's TCP flow control do
-// the actual pushing back, so a stalled tunnel holds no more than highWater plus one read
+// the actual pushing back, so a stalled tunnel holds no more than HighWater plus one read
 // in user space. Dropping reads or closing the sink would lose data; buffering without
 // bound is what gnet does by itself. If both
 // directions are stuck (both peers stopped reading and keep sending), a tunnel whose queued
@@ -47,23 +50,41 @@
 //
 // gnet has no half-close and drops queued bytes on close, so when one end closes, the
 // other end lingers: it is closed only once its outbound buffer is empty (or after
-// lingerMax), and whatever it sends meanwhile is discarded.
+// LingerMax), and whatever it sends meanwhile is discarded.
 //
 // # Timeouts
 //
 // gnet conns have no deadlines. Every loop has a ticker goroutine that asks the loop, via
 // EventLoop.Execute, to sweep the tunnels that have a deadline, a paused or lingering end,
-// or a congested sink: every sweepFast while anything is paused or lingering, else every
-// sweepSlow. A pause or a linger wakes a ticker that is in its slow wait, so a resume never
-// waits for sweepSlow.
+// or a congested sink: every SweepFast while anything is paused or lingering, else every
+// SweepSlow. A pause or a linger wakes a ticker that is in its slow wait, so a resume never
+// waits for SweepSlow.
+//
+// # Platforms
+//
+// The reactor runs on Linux (epoll) and on macOS and the BSDs (kqueue); the code that
+// differs is split by file name. The descriptor limit is raised to the hard limit on every
+// one of them. A source address range for the (Ext)ORPort uses IP_BIND_ADDRESS_NO_PORT on
+// Linux, so one source address serves a port range per destination; elsewhere each source
+// address binds its own ephemeral port, and New checks that the range's addresses are
+// local (on macOS and the BSDs, 127.0.0.0/8 is not, beyond the addresses on lo0).
+//
+// On Windows the reactor builds but refuses to run (Supported, and lifecycle's ENV-ERROR).
+// gnet's Windows engine is not an event loop over sockets: it reads every connection on a
+// goroutine of its own, at once and without end, so the only way to stop reading a
+// source is the pause above, and its resume needs a descriptor turned back into a
+// net.Conn, which Go's net.FileConn does not do on Windows. A tunnel's memory could not be
+// bounded there short of a second data path beside gnet, which is not worth its weight for
+// a bridge or client that already runs on every other system.
 package reactor
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -72,66 +93,74 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/ptreactor/ptreactor/codec"
-	"github.com/ptreactor/ptreactor/codec/obfs4"
-	"github.com/ptreactor/ptreactor/codec/plain"
+	"github.com/ptreactor/ptreactor/codec/upstream"
 )
 
-// ErrUnknownTransport is returned by the Listen methods for a transport name ptreactor does
-// not implement; lifecycle skips such names with a warning (pt-spec 3.3.2).
+// ErrUnknownTransport is returned by the Listen methods for a transport name that is not in
+// Config.Transports; lifecycle skips such names with a warning (pt-spec 3.3.2).
 var ErrUnknownTransport = errors.New("no such transport")
 
-// Config is what lifecycle learned from tor's environment that the data path needs.
+// Config is what lifecycle learned from tor's environment and the flags that the data path
+// needs, parsed and validated there: the reactor takes every value as it is.
 type Config struct {
-	Logger   *slog.Logger
-	StateDir string
+	Logger     *slog.Logger
+	StateDir   string
+	Transports map[string]codec.Transport // by the name tor uses
+	Limits     Limits                     // the zero value means DefaultLimits()
 
 	// Client mode.
-	Proxy          *url.URL // TOR_PT_PROXY, nil for direct connections
-	OutboundBindV4 net.IP   // TOR_PT_OUTBOUND_BIND_ADDRESS_V4, nil when unset
-	OutboundBindV6 net.IP   // TOR_PT_OUTBOUND_BIND_ADDRESS_V6, nil when unset
+	Proxy          *upstream.Proxy // TOR_PT_PROXY, nil for direct connections
+	OutboundBindV4 netip.Addr      // TOR_PT_OUTBOUND_BIND_ADDRESS_V4, invalid when unset
+	OutboundBindV6 netip.Addr      // TOR_PT_OUTBOUND_BIND_ADDRESS_V6, invalid when unset
 
 	// Server mode.
-	ORPort         string // TOR_PT_ORPORT, host:port or ""
-	ExtORPort      string // TOR_PT_EXTENDED_SERVER_PORT, host:port or ""
-	AuthCookieFile string // TOR_PT_AUTH_COOKIE_FILE
-	// ORSource, when set, is the range (e.g. 127.0.0.0/8) the source address of connections
-	// to the (Ext)ORPort is chosen from, so a busy bridge is not capped by the ephemeral
-	// ports of one source address. lifecycle sets it from the -orport-source flag.
-	ORSource *net.IPNet
+	ORPort         netip.AddrPort // TOR_PT_ORPORT, invalid when unset
+	ExtORPort      netip.AddrPort // TOR_PT_EXTENDED_SERVER_PORT, invalid when unset
+	AuthCookieFile string         // TOR_PT_AUTH_COOKIE_FILE, with ExtORPort
+	// ORSource, when valid, is the range (e.g. 127.0.0.0/8) the source address of
+	// connections to the (Ext)ORPort is chosen from, so a busy bridge is not capped by the
+	// ephemeral ports of one source address. lifecycle sets it from -orport-source.
+	ORSource netip.Prefix
 }
 
-// transports are the transports ptreactor implements, by name. This table is the one place
-// a transport is listed.
-var transports = map[string]codec.Transport{
-	plain.Name: plain.Transport{},
-	obfs4.Name: obfs4.Transport{},
+// Limits of the data path.
+type Limits struct {
+	HighWater  int           // queued bytes toward one end that pause its source
+	LowWater   int           // ...and below which the source is resumed
+	HardCap    int           // queued bytes toward one end that close the tunnel
+	NeverDrain time.Duration // a sink that accepts nothing this long is closed
+	LingerMax  time.Duration // how long a closing end may take to flush
+	SweepFast  time.Duration // the sweep period while something is paused or lingering
+	SweepSlow  time.Duration // ...and otherwise
+
+	SOCKSTimeout           time.Duration // tor's SOCKS request, from the accept
+	DialBridgeTimeout      time.Duration // TCP and the TOR_PT_PROXY handshake
+	ClientHandshakeTimeout time.Duration // the transport handshake after the dial
+	DialTorTimeout         time.Duration // (Ext)ORPort connect and authentication
 }
 
-// Lookup returns the transport tor calls name.
-func Lookup(name string) (codec.Transport, bool) {
-	t, ok := transports[name]
-	return t, ok
+// DefaultLimits are the limits ptreactor runs with.
+func DefaultLimits() Limits {
+	return Limits{
+		HighWater:  512 << 10,
+		LowWater:   256 << 10,
+		HardCap:    8 << 20,
+		NeverDrain: 2 * time.Minute,
+		LingerMax:  30 * time.Second,
+		SweepFast:  time.Millisecond,
+		SweepSlow:  100 * time.Millisecond,
+
+		SOCKSTimeout:           5 * time.Second,
+		DialBridgeTimeout:      30 * time.Second,
+		ClientHandshakeTimeout: 30 * time.Second,
+		DialTorTimeout:         15 * time.Second,
+	}
 }
-
-// Limits of the data path. They are variables so that tests can shorten the waits.
-var (
-	highWater  = 512 << 10        // queued bytes toward one end that pause its source
-	lowWater   = 256 << 10        // ...and below which the source is resumed
-	hardCap    = 8 << 20          // queued bytes toward one end that close the tunnel
-	neverDrain = 2 * time.Minute  // a sink that accepts nothing this long is closed
-	lingerMax  = 30 * time.Second // how long a closing end may take to flush
-	sweepFast  = time.Millisecond
-	sweepSlow  = 100 * time.Millisecond
-
-	socksTimeout           = 5 * time.Second  // pt-conformance 38
-	dialBridgeTimeout      = 30 * time.Second // TCP, TOR_PT_PROXY handshake
-	clientHandshakeTimeout = 30 * time.Second // transport handshake after the dial
-	dialTorTimeout         = 15 * time.Second // (Ext)ORPort connect and authentication
-)
 
 // Engine runs the tunnels of one ptreactor process.
 type Engine struct {
 	cfg    Config
+	lim    Limits
 	log    *slog.Logger
 	dialer *dialer
 	ctx    context.Context // cancelled by Close; bounds the dials
@@ -153,6 +182,7 @@ type Engine struct {
 	drainOnce  sync.Once
 	done       chan struct{}
 	closeOnce  sync.Once
+	closeErr   error // what Close returns
 
 	stats stats
 }
@@ -160,11 +190,22 @@ type Engine struct {
 // New returns an engine for cfg; listeners are added with ListenClient/ListenServer. The
 // event loops start with the first listener.
 func New(cfg Config) (*Engine, error) {
+	if err := Supported(); err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	fdLimit, err := raiseFileLimit(cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the descriptor limit: %w", err)
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits()
+	}
 	e := &Engine{
 		cfg:     cfg,
+		lim:     cfg.Limits,
 		log:     cfg.Logger,
 		loops:   make(map[gnet.EventLoop]*loopState),
 		drained: make(chan struct{}),
@@ -174,9 +215,12 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.checkSources(); err != nil {
+		return nil, err
+	}
 	e.dialer = d
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	e.maxTunnels = tunnelLimit(raiseFileLimit(e.log))
+	e.maxTunnels = tunnelLimit(fdLimit)
 	return e, nil
 }
 
@@ -204,7 +248,7 @@ func (e *Engine) start() error {
 // ListenClient binds a SOCKS5 listener for the client side of transport on addr (port 0:
 // the kernel's choice) and returns the bound address for the CMETHOD line.
 func (e *Engine) ListenClient(transport, addr string) (net.Addr, error) {
-	t, ok := Lookup(transport)
+	t, ok := e.cfg.Transports[transport]
 	if !ok {
 		return nil, ErrUnknownTransport
 	}
@@ -214,7 +258,7 @@ func (e *Engine) ListenClient(transport, addr string) (net.Addr, error) {
 // ListenServer binds the bridge side of transport on addr, with the transport's options,
 // and returns the bound address and the ARGS for the SMETHOD line.
 func (e *Engine) ListenServer(transport, addr string, opts codec.Args) (net.Addr, codec.Args, error) {
-	t, ok := Lookup(transport)
+	t, ok := e.cfg.Transports[transport]
 	if !ok {
 		return nil, nil, ErrUnknownTransport
 	}
@@ -253,7 +297,9 @@ func (e *Engine) listen(addr string, mk func() *tunnel) (net.Addr, error) {
 // when the last tunnel has ended.
 func (e *Engine) Drain() <-chan struct{} {
 	e.draining.Store(true)
-	e.closeListeners()
+	if err := e.closeListeners(); err != nil {
+		e.log.Warn("draining", "err", err)
+	}
 	e.checkDrained()
 	return e.drained
 }
@@ -264,17 +310,21 @@ func (e *Engine) checkDrained() {
 	}
 }
 
-// Close ends everything at once.
+// Close ends everything at once. It returns what went wrong in the stopping: an event loop
+// that had died with an error (gnet's Stop reports it; its tunnels were lost with it) or a
+// listener that would not close. lifecycle turns that into exit code 2.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
-		e.closeListeners()
+		errs := []error{e.closeListeners()}
 		e.mu.Lock()
 		e.closed = true
 		e.mu.Unlock()
 		e.cancel()
 		close(e.done)
 		if e.cli != nil {
-			_ = e.cli.Stop()
+			if err := e.cli.Stop(); err != nil {
+				errs = append(errs, fmt.Errorf("an event loop failed: %w", err))
+			}
 			// The loops are gone: the fds of paused ends are ours to close.
 			e.mu.Lock()
 			for _, ls := range e.loops {
@@ -285,17 +335,23 @@ func (e *Engine) Close() error {
 		e.draining.Store(true)
 		e.active.Store(0)
 		e.checkDrained()
+		e.closeErr = errors.Join(errs...)
 	})
-	return nil
+	return e.closeErr
 }
 
-func (e *Engine) closeListeners() {
+// closeListeners closes the listeners; a failure is reported, not retried.
+func (e *Engine) closeListeners() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	var errs []error
 	for _, ln := range e.listeners {
-		ln.Close()
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("closing listener %v: %w", ln.Addr(), err))
+		}
 	}
 	e.listeners = nil
+	return errors.Join(errs...)
 }
 
 // tunnelEnded is called once per tunnel, on its loop, when both ends are gone.

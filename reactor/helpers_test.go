@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -49,10 +50,17 @@ func pair(t testing.TB, orport, extorport, cookie string) (socksAddr, serverAddr
 
 func pairEngines(t testing.TB, orport, extorport, cookie string) (socksAddr, serverAddr string, logs *logSink, cli, srv *Engine) {
 	t.Helper()
+	return pairEnginesWith(t, DefaultLimits(), orport, extorport, cookie)
+}
+
+// pairEnginesWith is pairEngines with other limits for both engines.
+func pairEnginesWith(t testing.TB, lim Limits, orport, extorport, cookie string) (socksAddr, serverAddr string, logs *logSink, cli, srv *Engine) {
+	t.Helper()
 	logs = &logSink{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
-	srv, err = New(Config{Logger: log.With("side", "server"), ORPort: orport, ExtORPort: extorport, AuthCookieFile: cookie})
+	srv, err = New(Config{Logger: log.With("side", "server"), Transports: testTransports(), Limits: lim,
+		ORPort: addrPort(t, orport), ExtORPort: addrPort(t, extorport), AuthCookieFile: cookie})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +69,7 @@ func pairEngines(t testing.TB, orport, extorport, cookie string) (socksAddr, ser
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err = New(Config{Logger: log.With("side", "client")})
+	cli, err = New(Config{Logger: log.With("side", "client"), Transports: testTransports(), Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +154,8 @@ func childMain() {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := New(Config{Logger: log.With("side", "server"), ORPort: os.Getenv("REACTOR_TEST_ORPORT")})
+	srv, err := New(Config{Logger: log.With("side", "server"), Transports: testTransports(),
+		ORPort: netip.MustParseAddrPort(os.Getenv("REACTOR_TEST_ORPORT"))})
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
@@ -156,7 +165,7 @@ func childMain() {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
-	cli, _ := New(Config{Logger: log.With("side", "client")})
+	cli, _ := New(Config{Logger: log.With("side", "client"), Transports: testTransports()})
 	ca, err := cli.ListenClient(plain.Name, "127.0.0.1:0")
 	if err != nil {
 		fmt.Println("ERROR", err)

@@ -36,12 +36,10 @@ func exchange(t *testing.T, addr string, msg []byte, closeWrite bool) []byte {
 }
 
 func TestHostileSOCKS(t *testing.T) {
-	old := socksTimeout
-	socksTimeout = time.Second
-	t.Cleanup(func() { socksTimeout = old })
-
+	lim := DefaultLimits()
+	lim.SOCKSTimeout = time.Second
 	or := listen(t, echo)
-	socksAddr, srvAddr, logs := pair(t, or, "", "")
+	socksAddr, srvAddr, logs, _, _ := pairEnginesWith(t, lim, or, "", "")
 	reply := func(code byte) []byte { return socks.AppendReply(nil, code) }
 	ap := net.ParseIP("127.0.0.1").To4()
 	connect := append([]byte{5, 1, 0, 1}, ap...)

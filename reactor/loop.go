@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/ptreactor/ptreactor/codec"
 )
@@ -22,7 +21,7 @@ type loopState struct {
 	wbuf []byte       // Wrap output, SOCKS replies, paced chunks
 	out  codec.Output // Unwrap output
 
-	fast         atomic.Bool   // something is paused or lingering: sweep every sweepFast
+	fast         atomic.Bool   // something is paused or lingering: sweep every SweepFast
 	hurryUp      chan struct{} // wakes the ticker when fast is newly set
 	sweepPending atomic.Bool
 	sweepRun     gnet.RunnableFunc
@@ -51,19 +50,19 @@ func (e *Engine) loopFor(el gnet.EventLoop) *loopState {
 
 // tick asks the loop to sweep, often while something is paused or lingering, rarely else.
 func (ls *loopState) tick() {
-	timer := time.NewTimer(sweepSlow)
+	timer := time.NewTimer(ls.e.lim.SweepSlow)
 	defer timer.Stop()
 	for {
-		d := sweepSlow
+		d := ls.e.lim.SweepSlow
 		if ls.fast.Load() {
-			d = sweepFast
+			d = ls.e.lim.SweepFast
 		}
 		timer.Reset(d)
 		select {
 		case <-ls.e.done:
 			return
 		case <-ls.hurryUp:
-			continue // re-arm at sweepFast
+			continue // re-arm at SweepFast
 		case <-timer.C:
 		}
 		if ls.sweepPending.Swap(true) {
@@ -75,8 +74,8 @@ func (ls *loopState) tick() {
 	}
 }
 
-// hurry switches the sweep to sweepFast at once. The ticker may be half-way through a
-// sweepSlow wait; without the wake-up a source paused then would sit off the loop for up
+// hurry switches the sweep to SweepFast at once. The ticker may be half-way through a
+// SweepSlow wait; without the wake-up a source paused then would sit off the loop for up
 // to 100 ms although its sink drains in microseconds, which capped a single bulk tunnel at
 // about 130 MB/s.
 func (ls *loopState) hurry() {
@@ -111,7 +110,7 @@ func (ls *loopState) closeKept() {
 	for t := range ls.watch {
 		for _, x := range [...]*end{&t.tor, &t.net} {
 			if x.fd >= 0 {
-				unix.Close(x.fd)
+				closeFD(x.fd)
 				x.fd = -1
 			}
 		}

@@ -14,7 +14,7 @@ import (
 func obfs4Pair(t *testing.T, orport string, iat string) (socksAddr, srvAddr, args string, logs *logSink) {
 	logs = &logSink{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := New(Config{Logger: log.With("side", "server"), ORPort: orport, StateDir: t.TempDir()})
+	srv, err := New(Config{Logger: log.With("side", "server"), Transports: testTransports(), ORPort: addrPort(t, orport), StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func obfs4Pair(t *testing.T, orport string, iat string) (socksAddr, srvAddr, arg
 	}
 	cert, _ := sargs.Get("cert")
 	mode, _ := sargs.Get("iat-mode")
-	cli, _ := New(Config{Logger: log.With("side", "client")})
+	cli, _ := New(Config{Logger: log.With("side", "client"), Transports: testTransports()})
 	t.Cleanup(func() { cli.Close() })
 	ca, err := cli.ListenClient("obfs4", "127.0.0.1:0")
 	if err != nil {

@@ -18,14 +18,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ptreactor/ptreactor/codec/extor"
 	"github.com/ptreactor/ptreactor/codec/upstream"
-	"golang.org/x/sys/unix"
 )
 
 // extORSetupTimeout bounds an Extended ORPort setup, connect and handshake together, as
@@ -36,15 +33,14 @@ const extORSetupTimeout = 5 * time.Second
 // ephemeral ports than any process has file descriptors.
 const maxSourceHostBits = 24
 
-// dialer holds what the outbound dials need from Config, parsed once.
+// dialer holds what the outbound dials need from Config.
 type dialer struct {
 	log *slog.Logger
 
 	// Client mode.
-	proxy     *url.URL       // nil: connect directly
-	proxyAddr netip.AddrPort // the proxy's address, valid with proxy
-	bindV4    netip.Addr     // source for IPv4 destinations, or invalid
-	bindV6    netip.Addr     // source for IPv6 destinations, or invalid
+	proxy  *upstream.Proxy // nil: connect directly
+	bindV4 netip.Addr      // source for IPv4 destinations, or invalid
+	bindV6 netip.Addr      // source for IPv6 destinations, or invalid
 
 	// Server mode.
 	orAddr     netip.AddrPort // the ExtORPort if set, else the ORPort; invalid: neither
@@ -54,67 +50,35 @@ type dialer struct {
 	sourceNext atomic.Uint64
 }
 
-// newDialer checks the outbound parts of cfg. Errors here are configuration errors, found
-// before any connection is made.
+// newDialer takes the outbound parts of cfg, which lifecycle has validated; what is checked
+// here is how they go together.
 func newDialer(cfg *Config) (*dialer, error) {
-	d := &dialer{log: cfg.Logger, cookieFile: cfg.AuthCookieFile}
+	d := &dialer{
+		log:        cfg.Logger,
+		proxy:      cfg.Proxy,
+		bindV4:     cfg.OutboundBindV4,
+		bindV6:     cfg.OutboundBindV6,
+		cookieFile: cfg.AuthCookieFile,
+	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
-
-	if cfg.Proxy != nil {
-		if err := upstream.Check(cfg.Proxy); err != nil {
-			return nil, err
-		}
-		ap, err := resolveAddrPort(cfg.Proxy.Host)
-		if err != nil {
-			return nil, fmt.Errorf("proxy address %q: %w", cfg.Proxy.Host, err)
-		}
-		d.proxy, d.proxyAddr = cfg.Proxy, ap
-	}
-	if ip := cfg.OutboundBindV4; ip != nil {
-		a, ok := netip.AddrFromSlice(ip)
-		if a = a.Unmap(); !ok || !a.Is4() {
-			return nil, fmt.Errorf("outbound IPv4 bind address %v is not IPv4", ip)
-		}
-		d.bindV4 = a
-	}
-	if ip := cfg.OutboundBindV6; ip != nil {
-		a, ok := netip.AddrFromSlice(ip)
-		if !ok || !a.Is6() || a.Is4In6() {
-			return nil, fmt.Errorf("outbound IPv6 bind address %v is not IPv6", ip)
-		}
-		d.bindV6 = a
-	}
-
 	switch {
-	case cfg.ExtORPort != "":
+	case cfg.ExtORPort.IsValid():
 		if cfg.AuthCookieFile == "" {
 			return nil, errors.New("an Extended ORPort needs an auth cookie file")
 		}
-		ap, err := resolveAddrPort(cfg.ExtORPort)
-		if err != nil {
-			return nil, fmt.Errorf("extended ORPort %q: %w", cfg.ExtORPort, err)
-		}
-		d.orAddr, d.extOR = ap, true
-		if !ap.Addr().IsLoopback() {
+		d.orAddr, d.extOR = cfg.ExtORPort, true
+		if !cfg.ExtORPort.Addr().IsLoopback() {
 			// ext-orport-spec 4: the Extended ORPort protocol is not encrypted.
 			d.log.Warn("the Extended ORPort is not on a loopback address; its traffic is unencrypted",
-				"extorport", cfg.ExtORPort)
+				"extorport", cfg.ExtORPort.String())
 		}
-	case cfg.ORPort != "":
-		ap, err := resolveAddrPort(cfg.ORPort)
-		if err != nil {
-			return nil, fmt.Errorf("ORPort %q: %w", cfg.ORPort, err)
-		}
-		d.orAddr = ap
+	case cfg.ORPort.IsValid():
+		d.orAddr = cfg.ORPort
 	}
-
-	if cfg.ORSource != nil {
-		p, err := prefixOf(cfg.ORSource)
-		if err != nil {
-			return nil, err
-		}
+	if p := cfg.ORSource; p.IsValid() {
+		p = p.Masked()
 		if d.orAddr.IsValid() && p.Addr().Is4() != d.orAddr.Addr().Is4() {
 			return nil, fmt.Errorf("source range %v and OR address %v are of different IP versions", p, d.orAddr)
 		}
@@ -126,52 +90,16 @@ func newDialer(cfg *Config) (*dialer, error) {
 	return d, nil
 }
 
-// resolveAddrPort reads an "IP:port" literal; anything else is resolved once, as goptlib
-// does at start-up.
-func resolveAddrPort(s string) (netip.AddrPort, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() != 0 {
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
-	}
-	ta, err := net.ResolveTCPAddr("tcp", s)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	ap := ta.AddrPort()
-	if !ap.Addr().IsValid() || ap.Port() == 0 {
-		return netip.AddrPort{}, fmt.Errorf("%q is not a host and port to connect to", s)
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
-}
-
-func prefixOf(n *net.IPNet) (netip.Prefix, error) {
-	a, ok := netip.AddrFromSlice(n.IP)
-	ones, bits := n.Mask.Size()
-	if !ok || bits == 0 {
-		return netip.Prefix{}, fmt.Errorf("bad source range %v", n)
-	}
-	if a.Is4In6() || (a.Is4() && len(n.Mask) == net.IPv6len) {
-		a = a.Unmap()
-		if len(n.Mask) == net.IPv6len {
-			ones -= 96
-		}
-	}
-	p, err := a.Prefix(ones)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("bad source range %v: %w", n, err)
-	}
-	return p, nil
-}
-
 // dialBridge connects to a bridge for the client side of a tunnel: directly, or through the
 // configured proxy and never around it. addr is what the bridge line says, host:port with
 // an IP literal or a name.
 func (d *dialer) dialBridge(ctx context.Context, addr string) (net.Conn, error) {
 	if d.proxy != nil {
-		h, err := upstream.New(d.proxy, addr)
+		h, err := upstream.New(*d.proxy, addr)
 		if err != nil {
 			return nil, err
 		}
-		c, err := d.dialTCP(ctx, d.proxyAddr, d.bindFor(d.proxyAddr.Addr()))
+		c, err := d.dialTCP(ctx, d.proxy.Addr, d.bindFor(d.proxy.Addr.Addr()))
 		if err != nil {
 			return nil, fmt.Errorf("connecting to the %s proxy: %w", d.proxy.Scheme, err)
 		}
@@ -307,23 +235,30 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 // ORSource range (skipping its first and last address, the network and broadcast address of
 // an IPv4 subnet); invalid without a range.
 func (d *dialer) nextSource() netip.Addr {
-	p := d.orSource
-	if !p.IsValid() {
+	if !d.orSource.IsValid() {
 		return netip.Addr{}
 	}
-	hostBits := p.Addr().BitLen() - p.Bits()
-	if hostBits == 0 {
-		return p.Addr()
-	}
-	n := d.sourceNext.Add(1)
-	var off uint64
-	switch {
-	case hostBits == 1:
-		off = n % 2
+	return d.sourceAt(d.sourceNext.Add(1))
+}
+
+// sourceCount is how many source addresses the ORSource range yields.
+func (d *dialer) sourceCount() uint64 {
+	switch hostBits := d.orSource.Addr().BitLen() - d.orSource.Bits(); {
+	case hostBits <= 1:
+		return 1 << hostBits
 	case hostBits > maxSourceHostBits:
-		off = 1 + n%(1<<maxSourceHostBits-1)
+		return 1<<maxSourceHostBits - 1
 	default:
-		off = 1 + n%(1<<hostBits-2)
+		return 1<<hostBits - 2
+	}
+}
+
+// sourceAt is the n-th source address (n modulo sourceCount).
+func (d *dialer) sourceAt(n uint64) netip.Addr {
+	p := d.orSource
+	off := n % d.sourceCount()
+	if p.Addr().BitLen()-p.Bits() > 1 {
+		off++ // skip the first address
 	}
 	b := p.Addr().As16()
 	for i := 15; i >= 0 && off > 0; i-- {
@@ -338,25 +273,35 @@ func (d *dialer) nextSource() netip.Addr {
 	return a
 }
 
-// dialTCP connects to dst from src (any source when src is invalid). With a source address
-// the socket asks for IP_BIND_ADDRESS_NO_PORT, so the kernel picks the source port at
-// connect time by the whole 4-tuple: one source address then serves as many connections as
-// there are ports per destination, not per machine.
+// checkSources binds the first and the last source address of the ORSource range once, so
+// a range this system cannot send from fails at start-up with a reason rather than as
+// failed connections later. On Linux every address of 127.0.0.0/8 is local; on the BSDs
+// and macOS only the addresses configured on an interface are (lo0 holds 127.0.0.1 alone
+// unless aliases are added).
+func (d *dialer) checkSources() error {
+	if !d.orSource.IsValid() {
+		return nil
+	}
+	for _, n := range [...]uint64{0, d.sourceCount() - 1} {
+		a := d.sourceAt(n)
+		ln, err := net.Listen("tcp", netip.AddrPortFrom(a, 0).String())
+		if err != nil {
+			return fmt.Errorf("source range %v: address %v is not usable on this system (every address of the range must be local): %w", d.orSource, a, err)
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+// dialTCP connects to dst from src (any source when src is invalid), with the platform's
+// sourceControl when a source is given.
 func (d *dialer) dialTCP(ctx context.Context, dst netip.AddrPort, src netip.Addr) (net.Conn, error) {
 	var nd net.Dialer
 	if src.IsValid() {
 		nd.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
-		nd.Control = bindNoPort
+		nd.Control = sourceControl
 	}
 	return nd.DialContext(ctx, "tcp", dst.String())
-}
-
-// bindNoPort sets IP_BIND_ADDRESS_NO_PORT before the dialer binds the source address. A
-// kernel without it (before Linux 4.2) still works, with the older port allocation.
-func bindNoPort(network, address string, rc syscall.RawConn) error {
-	return rc.Control(func(fd uintptr) {
-		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-	})
 }
 
 // clientHandshake is the shape of the sans-IO client handshakes in codec/extor and

@@ -118,7 +118,7 @@ func TestDialBridgeThroughProxies(t *testing.T) {
 		tc.opts.FirstBytes = true
 		bridge := pttest.StartORPort(t, harness.Banner(banner))
 		p := pttest.StartProxy(t, tc.scheme, tc.opts)
-		d := mustDialer(t, Config{Proxy: p.URL})
+		d := mustDialer(t, Config{Proxy: proxyOf(t, p.URL)})
 		c, err := d.dialBridge(testCtx(t), bridge.Addr)
 		if err != nil {
 			t.Fatalf("%s: %v", p.URL, err)
@@ -139,7 +139,7 @@ func TestDialBridgeProxyName(t *testing.T) {
 	_, port, _ := net.SplitHostPort(bridge.Addr)
 	for _, scheme := range []string{"socks5", "socks4a", "http"} {
 		p := pttest.StartProxy(t, scheme, pttest.ProxyOptions{})
-		d := mustDialer(t, Config{Proxy: p.URL})
+		d := mustDialer(t, Config{Proxy: proxyOf(t, p.URL)})
 		target := net.JoinHostPort("localhost", port)
 		c, err := d.dialBridge(testCtx(t), target)
 		if err != nil {
@@ -169,7 +169,7 @@ func TestDialBridgeProxyWrongCredentials(t *testing.T) {
 		p := pttest.StartProxy(t, tc.scheme, tc.opts)
 		u := *p.URL
 		u.User = tc.user
-		d := mustDialer(t, Config{Proxy: &u})
+		d := mustDialer(t, Config{Proxy: proxyOf(t, &u)})
 		_, err := d.dialBridge(testCtx(t), bridge.Addr)
 		if !errors.Is(err, upstream.ErrAuth) {
 			t.Errorf("%s: err %v, want ErrAuth", u.String(), err)
@@ -188,14 +188,14 @@ func TestDialBridgeProxyReplyCodes(t *testing.T) {
 		6: syscall.ETIMEDOUT,
 	} {
 		p := pttest.StartProxy(t, "socks5", pttest.ProxyOptions{Reply: code})
-		d := mustDialer(t, Config{Proxy: p.URL})
+		d := mustDialer(t, Config{Proxy: proxyOf(t, p.URL)})
 		_, err := d.dialBridge(testCtx(t), "198.51.100.7:443")
 		if !errors.Is(err, want) {
 			t.Errorf("reply %d: err %v, want %v", code, err, want)
 		}
 	}
 	p := pttest.StartProxy(t, "socks5", pttest.ProxyOptions{Reply: 1})
-	d := mustDialer(t, Config{Proxy: p.URL})
+	d := mustDialer(t, Config{Proxy: proxyOf(t, p.URL)})
 	_, err := d.dialBridge(testCtx(t), "198.51.100.7:443")
 	var re *upstream.ReplyError
 	if !errors.As(err, &re) || re.Code != 1 {
@@ -203,7 +203,7 @@ func TestDialBridgeProxyReplyCodes(t *testing.T) {
 	}
 
 	hp := pttest.StartProxy(t, "http", pttest.ProxyOptions{HTTPStatus: 403})
-	d = mustDialer(t, Config{Proxy: hp.URL})
+	d = mustDialer(t, Config{Proxy: proxyOf(t, hp.URL)})
 	if _, err := d.dialBridge(testCtx(t), "198.51.100.7:443"); !errors.As(err, &re) || re.Code != 403 {
 		t.Errorf("http 403: err %v", err)
 	}
@@ -213,7 +213,7 @@ func TestDialBridgeProxyRealRefusal(t *testing.T) {
 	// The proxy really connects, to a port where nothing listens: the refusal travels back
 	// as reply 5 and comes out as ECONNREFUSED.
 	p := pttest.StartProxy(t, "socks5", pttest.ProxyOptions{})
-	d := mustDialer(t, Config{Proxy: p.URL})
+	d := mustDialer(t, Config{Proxy: proxyOf(t, p.URL)})
 	if _, err := d.dialBridge(testCtx(t), deadAddr(t)); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("err %v, want ECONNREFUSED", err)
 	}
@@ -222,7 +222,7 @@ func TestDialBridgeProxyRealRefusal(t *testing.T) {
 func TestDialBridgeFailsClosed(t *testing.T) {
 	// With the proxy down, the bridge must not be reached some other way.
 	bridge := pttest.StartORPort(t, nil)
-	d := mustDialer(t, Config{Proxy: &url.URL{Scheme: "socks5", Host: deadAddr(t)}})
+	d := mustDialer(t, Config{Proxy: &upstream.Proxy{Scheme: "socks5", Addr: addrPort(t, deadAddr(t))}})
 	_, err := d.dialBridge(testCtx(t), bridge.Addr)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("err %v, want ECONNREFUSED", err)
@@ -261,7 +261,7 @@ func silentServer(t *testing.T) string {
 }
 
 func TestDialBridgeProxyTimeoutAndCancel(t *testing.T) {
-	d := mustDialer(t, Config{Proxy: &url.URL{Scheme: "socks5", Host: silentServer(t)}})
+	d := mustDialer(t, Config{Proxy: &upstream.Proxy{Scheme: "socks5", Addr: addrPort(t, silentServer(t))}})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -280,8 +280,8 @@ func TestDialBridgeProxyTimeoutAndCancel(t *testing.T) {
 
 func TestBindFor(t *testing.T) {
 	d := mustDialer(t, Config{
-		OutboundBindV4: net.ParseIP("203.0.113.4"),
-		OutboundBindV6: net.ParseIP("2001:db8::4"),
+		OutboundBindV4: netip.MustParseAddr("203.0.113.4"),
+		OutboundBindV6: netip.MustParseAddr("2001:db8::4"),
 	})
 	for dst, want := range map[string]string{
 		"198.51.100.7":     "203.0.113.4",
@@ -306,8 +306,8 @@ func TestOutboundBindIgnoredForLoopback(t *testing.T) {
 	bridge := pttest.StartORPort(t, nil)
 	p := pttest.StartProxy(t, "socks5", pttest.ProxyOptions{})
 	for _, cfg := range []Config{
-		{OutboundBindV4: net.ParseIP("127.0.0.2")},
-		{OutboundBindV4: net.ParseIP("127.0.0.2"), Proxy: p.URL},
+		{OutboundBindV4: netip.MustParseAddr("127.0.0.2")},
+		{OutboundBindV4: netip.MustParseAddr("127.0.0.2"), Proxy: proxyOf(t, p.URL)},
 	} {
 		d := mustDialer(t, cfg)
 		c, err := d.dialBridge(testCtx(t), bridge.Addr)
@@ -340,7 +340,7 @@ func TestOutboundBindApplied(t *testing.T) {
 
 func TestDialTorORPort(t *testing.T) {
 	or := pttest.StartORPort(t, harness.Banner([]byte("hello")))
-	d := mustDialer(t, Config{ORPort: or.Addr})
+	d := mustDialer(t, Config{ORPort: addrPort(t, or.Addr)})
 	c, err := d.dialTor(testCtx(t), &net.TCPAddr{IP: net.ParseIP("198.51.100.7"), Port: 1}, "obfs4")
 	if err != nil {
 		t.Fatal(err)
@@ -351,8 +351,7 @@ func TestDialTorORPort(t *testing.T) {
 
 func TestDialTorORSource(t *testing.T) {
 	or := pttest.StartORPort(t, nil)
-	_, src, _ := net.ParseCIDR("127.0.0.0/8")
-	d := mustDialer(t, Config{ORPort: or.Addr, ORSource: src})
+	d := mustDialer(t, Config{ORPort: addrPort(t, or.Addr), ORSource: netip.MustParsePrefix("127.0.0.0/8")})
 	const n = 20
 	for i := 0; i < n; i++ {
 		c, err := d.dialTor(testCtx(t), nil, "obfs4")
@@ -388,9 +387,8 @@ func TestNextSource(t *testing.T) {
 		{"::1/128", 1},
 		{"fd00::/120", 254},
 	} {
-		_, ipnet, _ := net.ParseCIDR(tc.prefix)
-		d := mustDialer(t, Config{ORSource: ipnet})
 		p := netip.MustParsePrefix(tc.prefix)
+		d := mustDialer(t, Config{ORSource: p})
 		seen := map[netip.Addr]bool{}
 		for i := 0; i < 2*tc.n; i++ {
 			a := d.nextSource()
@@ -404,8 +402,7 @@ func TestNextSource(t *testing.T) {
 		}
 	}
 	// A huge range stays inside itself.
-	_, ipnet, _ := net.ParseCIDR("2001:db8::/32")
-	d := mustDialer(t, Config{ORSource: ipnet})
+	d := mustDialer(t, Config{ORSource: netip.MustParsePrefix("2001:db8::/32")})
 	for i := 0; i < 1000; i++ {
 		if a := d.nextSource(); !netip.MustParsePrefix("2001:db8::/32").Contains(a) {
 			t.Fatalf("picked %v", a)
@@ -415,7 +412,7 @@ func TestNextSource(t *testing.T) {
 
 func TestDialTorExtORPort(t *testing.T) {
 	e := pttest.StartExtORPort(t, harness.ExtOROptions{Handler: harness.Banner([]byte("cell"))})
-	d := mustDialer(t, Config{ExtORPort: e.Addr, AuthCookieFile: e.CookieFile, ORPort: deadAddr(t)})
+	d := mustDialer(t, Config{ExtORPort: addrPort(t, e.Addr), AuthCookieFile: e.CookieFile, ORPort: addrPort(t, deadAddr(t))})
 	clients := []*net.TCPAddr{
 		{IP: net.ParseIP("198.51.100.7"), Port: 54321},
 		{IP: net.ParseIP("2001:db8::7"), Port: 443},
@@ -440,7 +437,7 @@ func TestDialTorExtORPort(t *testing.T) {
 
 func TestDialTorExtORPortCookieReread(t *testing.T) {
 	e := pttest.StartExtORPort(t, harness.ExtOROptions{})
-	d := mustDialer(t, Config{ExtORPort: e.Addr, AuthCookieFile: e.CookieFile})
+	d := mustDialer(t, Config{ExtORPort: addrPort(t, e.Addr), AuthCookieFile: e.CookieFile})
 	for i := 0; i < 3; i++ {
 		c, err := d.dialTor(testCtx(t), nil, "obfs4")
 		if err != nil {
@@ -486,7 +483,7 @@ func TestDialTorExtORPortFailures(t *testing.T) {
 		{"no safe cookie", harness.ExtOROptions{AuthTypes: []byte{2, 3}}, extor.ErrNoSafeCookie},
 	} {
 		e := pttest.StartExtORPort(t, tc.opts)
-		d := mustDialer(t, Config{ExtORPort: e.Addr, AuthCookieFile: e.CookieFile})
+		d := mustDialer(t, Config{ExtORPort: addrPort(t, e.Addr), AuthCookieFile: e.CookieFile})
 		_, err := d.dialTor(testCtx(t), nil, "obfs4")
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: err %v, want %v", tc.name, err, tc.want)
@@ -500,7 +497,7 @@ func TestDialTorExtORPortFailures(t *testing.T) {
 		}
 	}
 
-	if _, err := mustDialer(t, Config{ExtORPort: deadAddr(t), AuthCookieFile: "x"}).dialTor(testCtx(t), nil, "ob-fs4"); !errors.Is(err, extor.ErrTransport) {
+	if _, err := mustDialer(t, Config{ExtORPort: addrPort(t, deadAddr(t)), AuthCookieFile: "x"}).dialTor(testCtx(t), nil, "ob-fs4"); !errors.Is(err, extor.ErrTransport) {
 		t.Errorf("bad transport name: %v", err)
 	}
 }
@@ -508,7 +505,7 @@ func TestDialTorExtORPortFailures(t *testing.T) {
 func TestDialTorExtORPortTolerance(t *testing.T) {
 	// Unknown replies are ignored, and a slow OKAY is waited for without sending OR bytes.
 	e := pttest.StartExtORPort(t, harness.ExtOROptions{UnknownReply: true, OkayDelay: 50 * time.Millisecond})
-	d := mustDialer(t, Config{ExtORPort: e.Addr, AuthCookieFile: e.CookieFile})
+	d := mustDialer(t, Config{ExtORPort: addrPort(t, e.Addr), AuthCookieFile: e.CookieFile})
 	c, err := d.dialTor(testCtx(t), nil, "obfs4")
 	if err != nil {
 		t.Fatal(err)
@@ -527,38 +524,31 @@ func TestDialTorExtORPortTimeout(t *testing.T) {
 	if err := harness.WriteCookieFile(cookie, [32]byte{}); err != nil {
 		t.Fatal(err)
 	}
-	d := mustDialer(t, Config{ExtORPort: silentServer(t), AuthCookieFile: cookie})
+	d := mustDialer(t, Config{ExtORPort: addrPort(t, silentServer(t)), AuthCookieFile: cookie})
 	_, err := d.dialTor(context.Background(), nil, "obfs4")
 	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("err %v, want a deadline error", err)
 	}
 }
 
+// TestNewDialer: the values come validated from lifecycle; the dialer checks only how they
+// go together.
 func TestNewDialer(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	_, v6, _ := net.ParseCIDR("fd00::/64")
+	or := netip.MustParseAddrPort("127.0.0.1:1")
 	for _, tc := range []struct {
 		name string
 		cfg  Config
 		ok   bool
 	}{
 		{"empty", Config{}, true},
-		{"socks5", Config{Proxy: &url.URL{Scheme: "socks5", Host: "127.0.0.1:1080"}}, true},
-		{"ftp proxy", Config{Proxy: &url.URL{Scheme: "ftp", Host: "127.0.0.1:1080"}}, false},
-		{"socks4a password", Config{Proxy: &url.URL{Scheme: "socks4a", Host: "127.0.0.1:1080", User: url.UserPassword("a", "b")}}, false},
-		{"proxy no port", Config{Proxy: &url.URL{Scheme: "socks5", Host: "127.0.0.1"}}, false},
-		{"v6 as v4 bind", Config{OutboundBindV4: net.ParseIP("::1")}, false},
-		{"v4 as v6 bind", Config{OutboundBindV6: net.ParseIP("1.2.3.4")}, false},
-		{"extor without cookie", Config{ExtORPort: "127.0.0.1:1"}, false},
-		{"bad orport", Config{ORPort: "127.0.0.1"}, false},
-		{"orport without host", Config{ORPort: ":9001"}, false},
-		{"orport port 0", Config{ORPort: "127.0.0.1:0"}, false},
-		{"orport name", Config{ORPort: "localhost:9001"}, true},
-		{"odd mask", Config{ORPort: "127.0.0.1:1", ORSource: &net.IPNet{IP: net.IPv4(127, 0, 0, 0), Mask: net.IPv4Mask(255, 0, 255, 0)}}, false},
-		{"v4 range in 16 bytes", Config{ORPort: "127.0.0.1:1", ORSource: &net.IPNet{IP: net.IPv4(127, 0, 0, 0), Mask: net.CIDRMask(104, 128)}}, true},
-		{"source family", Config{ORPort: "127.0.0.1:1", ORSource: v6}, false},
-		{"non-loopback extor", Config{ExtORPort: "192.0.2.1:9000", AuthCookieFile: "x", Logger: log}, true},
+		{"socks5", Config{Proxy: &upstream.Proxy{Scheme: "socks5", Addr: netip.MustParseAddrPort("127.0.0.1:1080")}}, true},
+		{"extor without cookie", Config{ExtORPort: or}, false},
+		{"orport", Config{ORPort: or}, true},
+		{"source range", Config{ORPort: or, ORSource: netip.MustParsePrefix("127.0.0.0/8")}, true},
+		{"source family", Config{ORPort: or, ORSource: netip.MustParsePrefix("fd00::/64")}, false},
+		{"non-loopback extor", Config{ExtORPort: netip.MustParseAddrPort("192.0.2.1:9000"), AuthCookieFile: "x", Logger: log}, true},
 	} {
 		_, err := newDialer(&tc.cfg)
 		if (err == nil) != tc.ok {
@@ -569,7 +559,7 @@ func TestNewDialer(t *testing.T) {
 		t.Errorf("no warning for a non-loopback ExtORPort: %q", logs.String())
 	}
 	logs.Reset()
-	if _, err := newDialer(&Config{ExtORPort: "127.0.0.1:9000", AuthCookieFile: "x", Logger: log}); err != nil || logs.Len() != 0 {
+	if _, err := newDialer(&Config{ExtORPort: netip.MustParseAddrPort("127.0.0.1:9000"), AuthCookieFile: "x", Logger: log}); err != nil || logs.Len() != 0 {
 		t.Errorf("loopback ExtORPort: %v, logs %q", err, logs.String())
 	}
 	if _, err := mustDialer(t, Config{}).dialTor(testCtx(t), nil, "obfs4"); err == nil {
@@ -678,7 +668,7 @@ func TestDialTorRealTor(t *testing.T) {
 		t.Skip("starts tor")
 	}
 	extORPort, cookieFile := startBridgeTor(t)
-	d := mustDialer(t, Config{ExtORPort: extORPort, AuthCookieFile: cookieFile})
+	d := mustDialer(t, Config{ExtORPort: addrPort(t, extORPort), AuthCookieFile: cookieFile})
 	for _, client := range []net.Addr{
 		&net.TCPAddr{IP: net.ParseIP("198.51.100.7"), Port: 54321},
 		&net.TCPAddr{IP: net.ParseIP("2001:db8::7"), Port: 443},
@@ -699,7 +689,7 @@ func TestDialTorRealTor(t *testing.T) {
 	if err := harness.WriteCookieFile(foreign, [32]byte{1}); err != nil {
 		t.Fatal(err)
 	}
-	d = mustDialer(t, Config{ExtORPort: extORPort, AuthCookieFile: foreign})
+	d = mustDialer(t, Config{ExtORPort: addrPort(t, extORPort), AuthCookieFile: foreign})
 	if _, err := d.dialTor(testCtx(t), nil, "obfs4"); !errors.Is(err, extor.ErrServerHash) {
 		t.Fatalf("foreign cookie: err %v, want ErrServerHash", err)
 	}
@@ -709,7 +699,7 @@ func TestDialTorRealTor(t *testing.T) {
 // connect, cookie file read, SAFE_COOKIE and the commands.
 func BenchmarkDialTorExtORPort(b *testing.B) {
 	e := pttest.StartExtORPort(b, harness.ExtOROptions{Handler: func(net.Conn) {}})
-	cfg := Config{ExtORPort: e.Addr, AuthCookieFile: e.CookieFile}
+	cfg := Config{ExtORPort: addrPort(b, e.Addr), AuthCookieFile: e.CookieFile}
 	d, err := newDialer(&cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -730,7 +720,7 @@ func BenchmarkDialTorExtORPort(b *testing.B) {
 func BenchmarkDialBridgeSOCKS5(b *testing.B) {
 	bridge := pttest.StartORPort(b, func(net.Conn) {})
 	p := pttest.StartProxy(b, "socks5", pttest.ProxyOptions{User: "tor", Pass: "test1234"})
-	cfg := Config{Proxy: p.URL}
+	cfg := Config{Proxy: proxyOf(b, p.URL)}
 	d, err := newDialer(&cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -3,11 +3,9 @@ package reactor
 import (
 	"context"
 	"net"
-	"os"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/ptreactor/ptreactor/codec"
 	"github.com/ptreactor/ptreactor/codec/socks"
@@ -170,7 +168,7 @@ func (t *tunnel) flushQueue(x *end) {
 		return
 	}
 	t.write(x, x.queue)
-	if cap(x.queue) > 2*highWater {
+	if cap(x.queue) > 2*t.e.lim.HighWater {
 		x.queue = nil
 	} else {
 		x.queue = x.queue[:0]
@@ -194,7 +192,7 @@ func (t *tunnel) opened(x *end, prev endState) {
 	case x == t.inbound():
 		t.e.log.Debug("accepted", "remote", x.c.RemoteAddr().String())
 		if t.client {
-			t.deadline = time.Now().Add(socksTimeout)
+			t.deadline = time.Now().Add(t.e.lim.SOCKSTimeout)
 			t.watch()
 			return
 		}
@@ -232,7 +230,7 @@ func (t *tunnel) opened(x *end, prev endState) {
 				t.clientReady()
 				return
 			}
-			t.deadline = time.Now().Add(clientHandshakeTimeout)
+			t.deadline = time.Now().Add(t.e.lim.ClientHandshakeTimeout)
 			t.watch()
 			return
 		}
@@ -269,7 +267,7 @@ func (t *tunnel) traffic(x *end, c gnet.Conn) gnet.Action {
 		return gnet.None
 	}
 	// Traffic on x is a chance to resume its paused peer sooner than the sweep would.
-	if peer := t.other(x); peer.st == endPaused && t.pending(x) < lowWater {
+	if peer := t.other(x); peer.st == endPaused && t.pending(x) < t.e.lim.LowWater {
 		t.resume(peer, false)
 	}
 	if x.isTor {
@@ -396,7 +394,7 @@ func (t *tunnel) socksTraffic(c gnet.Conn) {
 	t.net.live = true
 	ls, e, x, addr := t.ls, t.e, &t.net, req.Addr
 	go func() {
-		ctx, cancel := context.WithTimeout(e.ctx, dialBridgeTimeout)
+		ctx, cancel := context.WithTimeout(e.ctx, e.lim.DialBridgeTimeout)
 		conn, err := e.dialer.dialBridge(ctx, addr)
 		cancel()
 		enrollDialed(ls, x, conn, err)
@@ -409,7 +407,7 @@ func (t *tunnel) startDialTor() {
 	t.tor.live = true
 	ls, e, x, name, from := t.ls, t.e, &t.tor, t.name, t.net.c.RemoteAddr()
 	go func() {
-		ctx, cancel := context.WithTimeout(e.ctx, dialTorTimeout)
+		ctx, cancel := context.WithTimeout(e.ctx, e.lim.DialTorTimeout)
 		conn, err := e.dialer.dialTor(ctx, from, name)
 		cancel()
 		enrollDialed(ls, x, conn, err)
@@ -477,7 +475,7 @@ func (t *tunnel) stall(s codec.Stalling) {
 // afterForward pauses src when what waits for dst has passed the high-water mark. src can
 // only leave the loop with an empty outbound buffer; otherwise the sweep's caps apply.
 func (t *tunnel) afterForward(src, dst *end) gnet.Action {
-	if src.st != endOpen || t.pending(dst) < highWater {
+	if src.st != endOpen || t.pending(dst) < t.e.lim.HighWater {
 		return gnet.None
 	}
 	t.watch()
@@ -502,17 +500,11 @@ func (t *tunnel) afterForward(src, dst *end) gnet.Action {
 // resume puts a paused end back on the loop. Its kept fd becomes a net.Conn (which takes
 // its own duplicate) and is enrolled; OnOpen then flushes the queue.
 func (t *tunnel) resume(x *end, linger bool) {
-	dup, err := unix.Dup(x.fd)
+	nc, err := connFromKept(x.fd)
 	if err != nil {
 		return // out of descriptors: try again at the next sweep
 	}
-	f := os.NewFile(uintptr(dup), "")
-	nc, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		return
-	}
-	unix.Close(x.fd)
+	closeFD(x.fd)
 	x.fd = -1
 	x.st = endResuming
 	x.lingerAfter = x.lingerAfter || linger
@@ -607,7 +599,7 @@ func (t *tunnel) lingerOrClose(x *end) {
 		return
 	}
 	x.st = endLingering
-	x.lingerUntil = time.Now().Add(lingerMax)
+	x.lingerUntil = time.Now().Add(t.e.lim.LingerMax)
 	t.watch()
 	t.ls.hurry()
 }
@@ -626,7 +618,7 @@ func (t *tunnel) closeEnd(x *end) {
 
 func (t *tunnel) dropKept(x *end) {
 	if x.fd >= 0 {
-		unix.Close(x.fd)
+		closeFD(x.fd)
 		x.fd = -1
 	}
 	x.st = endClosed
@@ -686,7 +678,7 @@ func (t *tunnel) check(now time.Time) (keep, fast bool) {
 		switch x.st {
 		case endPaused:
 			peer := t.other(x)
-			if (peer.st == endOpen && t.pending(peer) < lowWater) || len(x.queue) >= highWater {
+			if (peer.st == endOpen && t.pending(peer) < t.e.lim.LowWater) || len(x.queue) >= t.e.lim.HighWater {
 				t.resume(x, false)
 			}
 		case endLingering:
@@ -716,12 +708,12 @@ func (t *tunnel) check(now time.Time) (keep, fast bool) {
 	return keep, fast
 }
 
-// checkDrain closes the tunnel when bytes for x pass hardCap, or when x has taken none of
-// them for neverDrain: a peer that stops reading must not hold memory for ever.
+// checkDrain closes the tunnel when bytes for x pass HardCap, or when x has taken none of
+// them for NeverDrain: a peer that stops reading must not hold memory for ever.
 func (t *tunnel) checkDrain(x *end, now time.Time) {
 	p := t.pending(x)
-	if p > hardCap {
-		t.e.log.Warn("closing a tunnel whose peer does not read", "queued", p, "cap", hardCap)
+	if p > t.e.lim.HardCap {
+		t.e.log.Warn("closing a tunnel whose peer does not read", "queued", p, "cap", t.e.lim.HardCap)
 		t.kill()
 		return
 	}
@@ -736,8 +728,8 @@ func (t *tunnel) checkDrain(x *end, now time.Time) {
 		x.stuckSince = now
 		return
 	}
-	if now.Sub(x.stuckSince) > neverDrain {
-		t.e.log.Warn("closing a tunnel whose peer stopped reading", "queued", p, "for", neverDrain)
+	if now.Sub(x.stuckSince) > t.e.lim.NeverDrain {
+		t.e.log.Warn("closing a tunnel whose peer stopped reading", "queued", p, "for", t.e.lim.NeverDrain)
 		t.kill()
 	}
 }

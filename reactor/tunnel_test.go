@@ -261,14 +261,13 @@ func BenchmarkTunnel(b *testing.B) {
 }
 
 // TestPauseResumesPromptly: a source paused while its loop's ticker sleeps the slow period
-// must come back on the fast sweep. sweepSlow is an hour here, so a pause that waited for
+// must come back on the fast sweep. SweepSlow is an hour here, so a pause that waited for
 // it would hang the transfer; the consumer stays away long enough for both hops to pause.
 func TestPauseResumesPromptly(t *testing.T) {
-	slow := sweepSlow
-	sweepSlow = time.Hour
-	t.Cleanup(func() { sweepSlow = slow }) // after the engines have stopped
+	lim := DefaultLimits()
+	lim.SweepSlow = time.Hour
 	or, orSide := orCollector(t)
-	socksAddr, srvAddr, _, cli, srv := pairEngines(t, or, "", "")
+	socksAddr, srvAddr, _, cli, srv := pairEnginesWith(t, lim, or, "", "")
 	c, o := openTunnel(t, socksAddr, srvAddr, "", orSide)
 	defer c.Close()
 	defer o.Close()
@@ -280,7 +279,7 @@ func TestPauseResumesPromptly(t *testing.T) {
 		sum, err = sendHashed(o, size, 3)
 		sent <- err
 	}()
-	time.Sleep(500 * time.Millisecond) // let the queues pass highWater
+	time.Sleep(500 * time.Millisecond) // let the queues pass HighWater
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	n, got, err := recvHashed(c, size)
 	if err != nil || n != size {

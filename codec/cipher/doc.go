@@ -16,6 +16,6 @@
 // One variant is chosen at start-up from the CPU's features (klauspost/cpuid): the
 // fastest available. Use forces another (the -cpu flag and PTREACTOR_CPU map to it)
 // and Active names the one in use. Every variant is tested against the reference and
-// against golang.org/x/crypto on the same machine. Building with -tags purego, or for
-// any other architecture, leaves the generic variant only.
+// against golang.org/x/crypto on the same machine. Building with -tags purego, with a
+// compiler other than gc, or for any other architecture leaves the generic variant only.
 package cipher

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 obfs4 frames are NaCl secretbox, whose MAC is Poly1305 itself.
+
 package cipher
 
 import (

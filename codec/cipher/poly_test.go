@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the reference the kernels are checked against.
+
 package cipher
 
 import (

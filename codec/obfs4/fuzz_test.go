@@ -58,9 +58,9 @@ func FuzzServerHandshake(f *testing.F) {
 			t.Fatalf("consumed %d without completing", n)
 		}
 		if !w.Ready() {
-			n, err = w.Unwrap(in, &out)
+			_, err = w.Unwrap(in, &out)
 		} else {
-			n, err = w.Unwrap(in[cut:], &out)
+			_, err = w.Unwrap(in[cut:], &out)
 		}
 		if err != nil {
 			if len(out.Reply) != 0 && !w.Ready() {

@@ -106,6 +106,7 @@ type clientArgs struct {
 	// about half of all handshakes with such a bridge fail (obfs4-notes §3). It is off by
 	// default because always-zero top bits are a distinguisher.
 	legacyRepr bool
+	biased     bool // Transport.BiasedDist
 }
 
 // parseClientArgs reads the SOCKS arguments of one client connection: cert= (or the old

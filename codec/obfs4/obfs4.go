@@ -37,29 +37,38 @@ const ServerHandshakeTimeout = 30 * time.Second
 const maxCloseDelay = 60
 
 // Transport is the obfs4 transport.
-type Transport struct{}
+type Transport struct {
+	// BiasedDist draws the weights of the length and delay distributions ScrambleSuit
+	// style, favouring a few values, as lyrebird's -obfs4-distBias does; both sides of a
+	// connection choose it on their own. The default is uniform weights, obfs4proxy's only
+	// choice.
+	BiasedDist bool
+}
 
 // Name implements codec.Transport.
 func (Transport) Name() string { return Name }
 
 // Client implements codec.Transport. args must hold cert= (or node-id= and public-key=) and
 // iat-mode=; anything else is an error wrapping codec.ErrBadArgs.
-func (Transport) Client(args codec.Args) (codec.Wire, error) {
+func (t Transport) Client(args codec.Args) (codec.Wire, error) {
 	ca, err := parseClientArgs(args)
 	if err != nil {
 		return nil, err
 	}
+	ca.biased = t.BiasedDist
 	return newClientWire(ca, time.Now), nil
 }
 
 // Server implements codec.Transport: it loads (or creates) the bridge identity from opts
 // and stateDir and rewrites obfs4_state.json and obfs4_bridgeline.txt.
-func (Transport) Server(opts codec.Args, stateDir string) (codec.Server, error) {
+func (t Transport) Server(opts codec.Args, stateDir string) (codec.Server, error) {
 	st, err := loadServerState(opts, stateDir)
 	if err != nil {
 		return nil, fmt.Errorf("obfs4: %w", err)
 	}
-	return newServer(st, time.Now), nil
+	s := newServer(st, time.Now)
+	s.biased = t.BiasedDist
+	return s, nil
 }
 
 // server is the bridge side of one process: identity, replay filter, close delay.
@@ -68,6 +77,7 @@ type server struct {
 	macKey     []byte
 	replay     *replayFilter
 	closeDelay time.Duration
+	biased     bool // Transport.BiasedDist
 	now        func() time.Time
 }
 
@@ -115,7 +125,7 @@ type session struct {
 
 // newSession splits okm: the client writes with okm[0:72] and reads with okm[72:144],
 // the server the other way round.
-func newSession(okm *[ntor.OKMSize]byte, isClient bool, lenSeed drbg.Seed, iatMode int) (*session, error) {
+func newSession(okm *[ntor.OKMSize]byte, isClient bool, lenSeed drbg.Seed, iatMode int, biased bool) (*session, error) {
 	wk, rk := okm[framing.KeyLength:], okm[:framing.KeyLength]
 	if isClient {
 		wk, rk = rk, wk
@@ -123,6 +133,9 @@ func newSession(okm *[ntor.OKMSize]byte, isClient bool, lenSeed drbg.Seed, iatMo
 	w, err := framing.NewWriter(wk, lenSeed, iatMode)
 	if err != nil {
 		return nil, err
+	}
+	if biased {
+		w.SetBiased(true)
 	}
 	r, err := framing.NewReader(rk)
 	if err != nil {
@@ -186,7 +199,7 @@ func (w *clientWire) Unwrap(in []byte, out *codec.Output) (int, error) {
 		}
 		// Until the bridge's seed frame arrives (it is the first frame), the client pads
 		// with a random length distribution.
-		s, err := newSession(&okm, true, drbg.NewSeed(), w.args.iatMode)
+		s, err := newSession(&okm, true, drbg.NewSeed(), w.args.iatMode, w.args.biased)
 		if err != nil {
 			w.err = err
 			return 0, err
@@ -255,7 +268,7 @@ func (w *serverWire) Unwrap(in []byte, out *codec.Output) (int, error) {
 			return 0, nil
 		}
 		st := srv.state
-		s, err := newSession(&okm, false, st.drbgSeed, st.iatMode)
+		s, err := newSession(&okm, false, st.drbgSeed, st.iatMode, srv.biased)
 		if err != nil {
 			w.err = err
 			return 0, err

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"strconv"
 )
 
@@ -26,8 +25,6 @@ import (
 var (
 	// ErrScheme is returned for a proxy URI whose scheme is not socks5, socks4a or http.
 	ErrScheme = errors.New("upstream: unsupported proxy scheme")
-	// ErrCredentials is returned for credentials the protocol cannot carry.
-	ErrCredentials = errors.New("upstream: invalid proxy credentials")
 	// ErrTarget is returned for a target address the protocol cannot carry.
 	ErrTarget = errors.New("upstream: invalid target address")
 	// ErrAuth is wrapped by the error for credentials the proxy rejected (or demanded and
@@ -52,11 +49,15 @@ func (e *ReplyError) Error() string {
 
 func (e *ReplyError) Unwrap() error { return e.Err }
 
-// Check validates a proxy URI the way New does, without a target: lifecycle and the
-// reactor call it once at start-up so a bad TOR_PT_PROXY fails before any connection.
-func Check(proxy *url.URL) error {
-	_, err := New(proxy, "192.0.2.1:1")
-	return err
+// Proxy is the proxy TOR_PT_PROXY names, as lifecycle parsed and validated it: the scheme
+// (socks5, socks4a or http), the address (an IP literal; the proxy is reached without a DNS
+// lookup) and the credentials. Validated means: socks5 credentials are both 1..255 bytes or
+// both empty (no authentication); socks4a has a user ID (maybe empty) and no password; http
+// takes anything (Basic is sent when either is set); neither holds a control byte.
+type Proxy struct {
+	Scheme     string
+	Addr       netip.AddrPort
+	User, Pass string
 }
 
 // Handshake is one client handshake with a proxy, for one connection to one target.
@@ -88,13 +89,10 @@ const (
 	kindHTTP
 )
 
-// New prepares the handshake for a connection through proxy to target ("host:port"; host is
-// an IP literal or a name, resolved by the proxy).
-func New(proxy *url.URL, target string) (*Handshake, error) {
-	if proxy == nil {
-		return nil, fmt.Errorf("%w: none", ErrScheme)
-	}
-	h := &Handshake{}
+// New prepares the handshake for a connection through proxy, a validated Proxy, to target
+// ("host:port"; host is an IP literal or a name, resolved by the proxy).
+func New(proxy Proxy, target string) (*Handshake, error) {
+	h := &Handshake{user: proxy.User, pass: proxy.Pass}
 	switch proxy.Scheme {
 	case "socks5":
 		h.kind = kindSOCKS5
@@ -105,28 +103,6 @@ func New(proxy *url.URL, target string) (*Handshake, error) {
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrScheme, proxy.Scheme)
 	}
-	if proxy.User != nil {
-		h.user = proxy.User.Username()
-		h.pass, _ = proxy.User.Password()
-	}
-	switch h.kind {
-	case kindSOCKS5:
-		// RFC 1929 carries each in one length byte and forbids empty ones; without a user
-		// the password has nowhere to go.
-		if proxy.User != nil && (len(h.user) < 1 || len(h.user) > 255 || len(h.pass) < 1 || len(h.pass) > 255) {
-			return nil, fmt.Errorf("%w: socks5 username and password must be 1..255 bytes each", ErrCredentials)
-		}
-	case kindSOCKS4a:
-		if _, set := proxy.User.Password(); set {
-			return nil, fmt.Errorf("%w: socks4a has no password", ErrCredentials)
-		}
-		if containsNUL(h.user) {
-			return nil, fmt.Errorf("%w: NUL in socks4a user id", ErrCredentials)
-		}
-	case kindHTTP:
-		// Anything goes in Basic, which is base64.
-	}
-
 	host, portStr, err := net.SplitHostPort(target)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTarget, err)

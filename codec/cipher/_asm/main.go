@@ -26,7 +26,7 @@ import (
 )
 
 func main() {
-	ConstraintExpr("!purego")
+	ConstraintExpr("gc,!purego")
 
 	lanes := GLOBL("salsaLanes", RODATA|NOPTR)
 	for i := 0; i < 8; i++ {

@@ -114,7 +114,7 @@ func TestSeedParsing(t *testing.T) {
 	if b, err := SeedFromBytes(s[:]); err != nil || !bytes.Equal(b[:], s[:]) {
 		t.Error("SeedFromBytes")
 	}
-	if NewSeed() == NewSeed() {
+	if a, b := NewSeed(), NewSeed(); a == b {
 		t.Error("two random seeds are equal")
 	}
 }

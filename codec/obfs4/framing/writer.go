@@ -65,6 +65,10 @@ func (w *Writer) SetBiased(biased bool) {
 
 func (w *Writer) lenSeed() drbg.Seed { return w.lenDist.Seed() }
 
+// LengthTable is the table the burst lengths are drawn from: the one probdist.NewTable
+// gives for the current seed and bias.
+func (w *Writer) LengthTable() *probdist.Table { return w.lenDist.Table() }
+
 func (w *Writer) initDists(seed drbg.Seed) {
 	w.lenDist.Init(seed, 0, MaxSegmentLength, w.biased)
 	if w.iatMode != IATNone {
