@@ -33,7 +33,7 @@ type Config struct {
 	// with TorLink, the link handshake).
 	Concurrency int
 	// Duration is how long the run lasts; with UntilHeld it ends sooner, as soon as Conns
-	// tunnels are held.
+	// tunnels are held and no set-up (with TorLink, no link handshake) is in progress.
 	Duration  time.Duration
 	UntilHeld bool
 	// Timeout bounds each stage of a tunnel's set-up on its own: the TCP connect, the obfs4
@@ -187,7 +187,7 @@ func (g *Generator) schedule(ctx context.Context) {
 		switch {
 		case ctx.Err() != nil:
 			return
-		case g.cfg.UntilHeld && g.held.Load() >= int64(g.cfg.Conns):
+		case g.cfg.UntilHeld && g.held.Load() >= int64(g.cfg.Conns) && g.inflight.Load() == 0:
 			return
 		case g.ok.Load() == 0 && g.failed.Load() >= limit:
 			return

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -128,11 +129,11 @@ func (t *tunnel) deadline(context.Context) error {
 	if t.phase != phaseHandshake {
 		return nil
 	}
-	k := Silent
 	if t.answered {
-		k = HandshakeTimeout
+		t.fail(HandshakeTimeout, fmt.Errorf("the obfs4 reply was not complete after %v", t.g.cfg.Timeout))
+	} else {
+		t.fail(Silent, fmt.Errorf("not one byte of reply in %v", t.g.cfg.Timeout))
 	}
-	t.fail(k, nil)
 	if t.c != nil {
 		_ = t.c.EventLoop().Close(t.c)
 	}
