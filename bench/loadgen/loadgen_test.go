@@ -21,11 +21,11 @@ import (
 // an ORPort stand-in behind it, and returns the bridge line an operator would hand out:
 // the address from its SMETHOD line and the arguments from the obfs4_bridgeline.txt it
 // wrote.
-func startBridge(t *testing.T) (line string, or *pttest.ORPort) {
+func startBridge(t *testing.T) (line string, or *pttest.ORPort, p *pttest.Proc) {
 	t.Helper()
 	or = pttest.StartORPort(t, pttest.Discard)
 	dir := t.TempDir()
-	p := pttest.Start(t, pttest.ServerEnv(dir, "obfs4", "obfs4-127.0.0.1:0", or.Addr))
+	p = pttest.Start(t, pttest.ServerEnv(dir, "obfs4", "obfs4-127.0.0.1:0", or.Addr))
 	var addr string
 	for addr == "" {
 		l := p.Line(30 * time.Second)
@@ -36,7 +36,7 @@ func startBridge(t *testing.T) (line string, or *pttest.ORPort) {
 			t.Fatalf("bridge: %q", l)
 		}
 	}
-	return addr + " " + bridgeArgs(t, dir), or
+	return addr + " " + bridgeArgs(t, dir), or, p
 }
 
 // bridgeArgs reads the arguments (cert=... iat-mode=...) of the Bridge line in an obfs4
@@ -92,7 +92,7 @@ func parse(t *testing.T, line string) []*Bridge {
 // bridge made to its ORPort, the descriptors of this process, and the figures.
 func TestHoldTunnels(t *testing.T) {
 	const n = 300
-	line, or := startBridge(t)
+	line, or, _ := startBridge(t)
 	r := run(t, Config{Bridges: parse(t, "obfs4 "+line), Conns: n, Concurrency: 64,
 		Duration: 2 * time.Minute, UntilHeld: true, Timeout: 30 * time.Second})
 	if r.HandshakesOK != n || r.Held != n || r.PeakHeld != n || r.Attempts != n || r.ErrorCount() != 0 {
@@ -141,6 +141,45 @@ func TestHoldTunnels(t *testing.T) {
 	}
 }
 
+// TestBridgeGoesAway: tunnels held when the bridge dies are counted as lost, by kind, and
+// the attempts to replace them as refused; the run as a whole did set tunnels up.
+func TestBridgeGoesAway(t *testing.T) {
+	const n = 50
+	line, _, p := startBridge(t)
+	g, err := New(Config{Bridges: parse(t, "obfs4 "+line), Conns: n, Duration: 2 * time.Minute, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan *Result, 1)
+	go func() { done <- g.Run(ctx) }()
+	for deadline := time.Now().Add(time.Minute); g.Snapshot().Held < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never held %d tunnels: %+v", n, g.Snapshot())
+		}
+	}
+	_ = p.Cmd.Process.Kill()
+	for deadline := time.Now().Add(time.Minute); g.Snapshot().Held > 0 || g.Snapshot().Errors < n+giveUpAfter; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tunnels of a dead bridge are still counted as held: %+v", g.Snapshot())
+		}
+	}
+	cancel()
+	r := <-done
+	t.Logf("\n%s", r.Summary())
+	// A held tunnel ends closed (or reset); a replacement is refused, or reset if it was
+	// in the listener's backlog when the bridge died.
+	lost, other := r.Errors[Closed]+r.Errors[Reset], r.ErrorCount()-r.Errors[Closed]-r.Errors[Reset]-r.Errors[Refused]
+	if r.HandshakesOK != n || r.Held != 0 || r.PeakHeld != n || lost < n || r.ErrorCount() < n+giveUpAfter || other != 0 {
+		t.Fatalf("%d handshakes, %d held (peak %d), errors %v; want %d handshakes, all %d lost (closed or reset), then refused",
+			r.HandshakesOK, r.Held, r.PeakHeld, r.Errors, n, n)
+	}
+	if err := r.Failure(); err != nil {
+		t.Errorf("Failure() = %v for a run that set tunnels up", err)
+	}
+}
+
 // randomCert is a well-formed cert of no bridge.
 func randomCert() string {
 	var b [52]byte
@@ -152,7 +191,7 @@ func randomCert() string {
 // bridge, hiding from what looks like a prober, says nothing: each tunnel is "silent",
 // and the run says so in one line.
 func TestWrongCert(t *testing.T) {
-	line, _ := startBridge(t)
+	line, _, _ := startBridge(t)
 	addr := strings.Fields(line)[0]
 	r := run(t, Config{Bridges: parse(t, "obfs4 "+addr+" cert="+randomCert()+" iat-mode=0"), Conns: 8,
 		Duration: time.Minute, Timeout: 2 * time.Second})

@@ -124,8 +124,8 @@ func showProgress(g *loadgen.Generator, conns int, done <-chan struct{}, shown c
 			return
 		case <-tick.C:
 			s := g.Snapshot()
-			bar.Describe(fmt.Sprintf("held (%d ok, %d failed, %d setting up)", s.OK, s.Errors, s.Pending))
 			_ = bar.Set64(s.Held)
+			bar.Describe(fmt.Sprintf("held (%d ok, %d failed, %d setting up)", s.OK, s.Errors, s.Pending))
 		}
 	}
 }
