@@ -60,7 +60,7 @@ const (
 	// is asked again at a bounded rate rather than in a tight loop.
 	failBackoff = 100 * time.Millisecond
 	// giveUpAfter: a run in which this many set-ups (or Conns, if fewer) have failed and
-	// none has succeeded stops at once; the bridge is not working.
+	// none has been completed stops at once; the bridge is not working.
 	giveUpAfter = 32
 	// histMax is the longest latency the histograms hold, in microseconds.
 	histMax = int64(10 * time.Minute / time.Microsecond)
@@ -68,9 +68,8 @@ const (
 
 // Generator drives one load run against a bridge. It is used once: New, then Run.
 type Generator struct {
-	cfg     Config
-	fdLimit uint64
-	cli     *gnet.Client
+	cfg Config
+	cli *gnet.Client
 
 	slots   chan struct{} // one token per set-up in flight
 	changed chan struct{} // wakes the scheduler: a slot freed or a tunnel lost
@@ -102,11 +101,11 @@ func New(cfg Config) (*Generator, error) {
 	case len(cfg.Bridges) == 0:
 		return nil, errors.New("no bridge")
 	case cfg.Conns < 1:
-		return nil, fmt.Errorf("--conns %d: want at least 1", cfg.Conns)
+		return nil, fmt.Errorf("%d tunnels to hold: want at least 1", cfg.Conns)
 	case cfg.Rate < 0:
-		return nil, fmt.Errorf("--rate %g: want 0 (as fast as it goes) or more", cfg.Rate)
+		return nil, fmt.Errorf("a rate of %g per second: want 0 (as fast as it goes) or more", cfg.Rate)
 	case cfg.Duration <= 0:
-		return nil, fmt.Errorf("--duration %v: want more than 0", cfg.Duration)
+		return nil, fmt.Errorf("a run of %v: want more than 0", cfg.Duration)
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
@@ -128,10 +127,10 @@ func New(cfg Config) (*Generator, error) {
 		setup:   hdrhistogram.New(1, histMax, 3),
 		link:    hdrhistogram.New(1, histMax, 3),
 	}
-	g.fdLimit = raiseFileLimit()
-	if need := uint64(cfg.Conns+cfg.Concurrency) + fdReserve; g.fdLimit > 0 && need > g.fdLimit {
-		return nil, fmt.Errorf("--conns %d with --concurrency %d needs about %d descriptors; this process may open %d (the hard RLIMIT_NOFILE)",
-			cfg.Conns, cfg.Concurrency, need, g.fdLimit)
+	limit := raiseFileLimit()
+	if need := uint64(cfg.Conns+cfg.Concurrency) + fdReserve; limit > 0 && need > limit {
+		return nil, fmt.Errorf("%d tunnels with %d set-ups in flight need about %d descriptors; this process may open %d (its hard RLIMIT_NOFILE)",
+			cfg.Conns, cfg.Concurrency, need, limit)
 	}
 	cli, err := gnet.NewClient(&handler{g: g},
 		gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)),
@@ -189,7 +188,7 @@ func (g *Generator) schedule(ctx context.Context) {
 			return
 		case g.cfg.UntilHeld && g.held.Load() >= int64(g.cfg.Conns) && g.inflight.Load() == 0:
 			return
-		case g.ok.Load() == 0 && g.failed.Load() >= limit:
+		case g.complete() == 0 && g.failed.Load() >= limit:
 			return
 		case g.held.Load()+int64(len(g.slots)) >= int64(g.cfg.Conns):
 			select { // full: wait for a slot to free or a tunnel to go
@@ -254,6 +253,15 @@ func (g *Generator) attempt(ctx context.Context, b *Bridge) {
 		g.failure(Local, err)
 		g.release(true)
 	}
+}
+
+// complete is the number of set-ups completed: obfs4 handshakes, or with TorLink the link
+// handshakes after them.
+func (g *Generator) complete() int64 {
+	if g.cfg.TorLink {
+		return g.linkOK.Load()
+	}
+	return g.ok.Load()
 }
 
 // release ends a set-up: it no longer counts as in flight, and its slot is free again at

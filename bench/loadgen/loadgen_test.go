@@ -18,12 +18,12 @@ import (
 )
 
 // startBridge runs the real ptreactor as an obfs4 bridge, launched as tor launches it, with
-// an ORPort stand-in behind it, and returns the bridge line an operator would hand out:
+// an ORPort stand-in behind it that serves each connection with orport, and returns the bridge line an operator would hand out:
 // the address from its SMETHOD line and the arguments from the obfs4_bridgeline.txt it
 // wrote.
-func startBridge(t *testing.T) (line string, or *pttest.ORPort, p *pttest.Proc) {
+func startBridge(t *testing.T, orport func(net.Conn)) (line string, or *pttest.ORPort, p *pttest.Proc) {
 	t.Helper()
-	or = pttest.StartORPort(t, pttest.Discard)
+	or = pttest.StartORPort(t, orport)
 	dir := t.TempDir()
 	p = pttest.Start(t, pttest.ServerEnv(dir, "obfs4", "obfs4-127.0.0.1:0", or.Addr))
 	var addr string
@@ -92,7 +92,7 @@ func parse(t *testing.T, line string) []*Bridge {
 // bridge made to its ORPort, the descriptors of this process, and the figures.
 func TestHoldTunnels(t *testing.T) {
 	const n = 300
-	line, or, _ := startBridge(t)
+	line, or, _ := startBridge(t, pttest.Discard)
 	r := run(t, Config{Bridges: parse(t, "obfs4 "+line), Conns: n, Concurrency: 64,
 		Duration: 2 * time.Minute, UntilHeld: true, Timeout: 30 * time.Second})
 	if r.HandshakesOK != n || r.Held != n || r.PeakHeld != n || r.Attempts != n || r.ErrorCount() != 0 {
@@ -145,7 +145,7 @@ func TestHoldTunnels(t *testing.T) {
 // the attempts to replace them as refused; the run as a whole did set tunnels up.
 func TestBridgeGoesAway(t *testing.T) {
 	const n = 50
-	line, _, p := startBridge(t)
+	line, _, p := startBridge(t, pttest.Discard)
 	g, err := New(Config{Bridges: parse(t, "obfs4 "+line), Conns: n, Duration: 2 * time.Minute, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func randomCert() string {
 // bridge, hiding from what looks like a prober, says nothing: each tunnel is "silent",
 // and the run says so in one line.
 func TestWrongCert(t *testing.T) {
-	line, _, _ := startBridge(t)
+	line, _, _ := startBridge(t, pttest.Discard)
 	addr := strings.Fields(line)[0]
 	r := run(t, Config{Bridges: parse(t, "obfs4 "+addr+" cert="+randomCert()+" iat-mode=0"), Conns: 8,
 		Duration: time.Minute, Timeout: 2 * time.Second})
@@ -362,4 +362,53 @@ func forwardInto(t *testing.T, ns *pttest.NetNS, addr string) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// TestTorLinkFailures: what is behind the bridge is not tor. An ORPort that echoes sends
+// our own ClientHello back (tor-link-tls); one that never speaks lets the link handshake
+// time out (tor-link-timeout). The obfs4 tunnels themselves were fine.
+func TestTorLinkFailures(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		orport func(net.Conn)
+		want   Kind
+	}{
+		{"echo", pttest.Echo, TorLinkTLS},
+		{"silent", pttest.Discard, TorLinkTimeout},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			line, _, _ := startBridge(t, c.orport)
+			r := run(t, Config{Bridges: parse(t, "obfs4 "+line), Conns: 4, Duration: time.Minute,
+				Timeout: 2 * time.Second, TorLink: true})
+			if r.HandshakesOK < 4 || r.TorLinkOK != 0 || r.Errors[c.want] != r.ErrorCount() || r.Errors[c.want] < 4 {
+				t.Fatalf("%d handshakes, %d links, errors %v; want only %s", r.HandshakesOK, r.TorLinkOK, r.Errors, c.want)
+			}
+			if r.Attempts > 8 {
+				t.Errorf("%d attempts: the run went on although no link handshake ever completed", r.Attempts)
+			}
+			if err := r.Failure(); err == nil || !strings.Contains(err.Error(), c.want.String()) {
+				t.Fatalf("Failure() = %v", err)
+			}
+		})
+	}
+}
+
+// TestConfig: a run that cannot fit in this process's descriptors is refused before it
+// starts, and so are meaningless settings.
+func TestConfig(t *testing.T) {
+	b := parse(t, "obfs4 127.0.0.1:1 cert="+testCert+" iat-mode=0")
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Bridges: b, Conns: 1 << 30, Duration: time.Second}, "descriptors"},
+		{Config{Bridges: b, Conns: 0, Duration: time.Second}, "at least 1"},
+		{Config{Bridges: b, Conns: 1, Rate: -1, Duration: time.Second}, "rate"},
+		{Config{Bridges: b, Conns: 1}, "a run of 0s"},
+		{Config{Conns: 1, Duration: time.Second}, "no bridge"},
+	} {
+		if _, err := New(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one that says %q", c.cfg, err, c.want)
+		}
+	}
 }
