@@ -281,26 +281,31 @@ func TestTorLink(t *testing.T) {
 	fp := bridge.Fingerprint()
 	args := bridgeArgs(t, filepath.Join(bridge.DataDir, "pt_state"))
 	addr := forwardInto(t, ns, listen)
-	r := run(t, Config{Bridges: parse(t, "obfs4 "+addr+" "+fp+" "+args), Conns: n, Concurrency: 3,
-		Duration: 2 * time.Minute, UntilHeld: true, TorLink: true, Timeout: 30 * time.Second})
-	if r.HandshakesOK != n || r.TorLinkOK != n || r.Held != n || r.ErrorCount() != 0 || r.Link.TotalCount() != n {
-		t.Fatalf("%d handshakes, %d tor links (%d timed), %d held, errors %v; want %d each, no errors\n%s",
-			r.HandshakesOK, r.TorLinkOK, r.Link.TotalCount(), r.Held, r.Errors, n, bridge.Log())
-	}
-	// tor's side: each of our NETINFO cells opened a link.
-	open := 0
-	for deadline := time.Now().Add(10 * time.Second); open < n && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		open = strings.Count(bridge.Log(), "Got good NETINFO cell")
-	}
-	if open != n {
-		t.Errorf("tor logged %d links opened by a good NETINFO, want %d", open, n)
-	}
-	var link bool
-	for _, f := range r.Figures("tor") {
-		link = link || f.Metric == "tor_link_p99_ms" && f.Value > 0
-	}
-	if !link {
-		t.Error("no tor_link_p99_ms figure")
+	// The client's iat-mode is its own choice: 1 sends the link handshake through the
+	// paced path (queued, cut into chunks, timed).
+	for i, iat := range []string{"0", "1"} {
+		line := "obfs4 " + addr + " " + fp + " " + strings.Replace(args, "iat-mode=0", "iat-mode="+iat, 1)
+		r := run(t, Config{Bridges: parse(t, line), Conns: n, Concurrency: 3,
+			Duration: 2 * time.Minute, UntilHeld: true, TorLink: true, Timeout: 30 * time.Second})
+		if r.HandshakesOK != n || r.TorLinkOK != n || r.Held != n || r.ErrorCount() != 0 || r.Link.TotalCount() != n {
+			t.Fatalf("iat-mode %s: %d handshakes, %d tor links (%d timed), %d held, errors %v; want %d each, no errors\n%s",
+				iat, r.HandshakesOK, r.TorLinkOK, r.Link.TotalCount(), r.Held, r.Errors, n, bridge.Log())
+		}
+		// tor's side: each of our NETINFO cells opened a link.
+		open, want := 0, (i+1)*n
+		for deadline := time.Now().Add(10 * time.Second); open < want && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			open = strings.Count(bridge.Log(), "Got good NETINFO cell")
+		}
+		if open != want {
+			t.Errorf("iat-mode %s: tor logged %d links opened by a good NETINFO in all, want %d", iat, open, want)
+		}
+		var link bool
+		for _, f := range r.Figures("tor") {
+			link = link || f.Metric == "tor_link_p99_ms" && f.Value > 0
+		}
+		if !link {
+			t.Errorf("iat-mode %s: no tor_link_p99_ms figure", iat)
+		}
 	}
 }
 

@@ -46,6 +46,10 @@ type tunnel struct {
 
 	pumpTimer *time.Timer // paced output
 	pumpArmed bool
+	// flushing: the link handshake is over but our NETINFO still waits in the paced queue;
+	// the link (of latency linked) counts once the queue has been written.
+	flushing bool
+	linked   time.Duration
 }
 
 // handler is the gnet event handler; every conn's context is its *tunnel.
@@ -167,6 +171,16 @@ func (t *tunnel) linkDone(d time.Duration, k Kind, err error) {
 		}
 		return
 	}
+	if t.paced != nil && t.paced.Pending() > 0 {
+		t.flushing, t.linked = true, d // pump finishes the link once NETINFO is out
+		return
+	}
+	t.linkSent(d)
+}
+
+// linkSent counts a link handshake whose last cell has been written.
+func (t *tunnel) linkSent(d time.Duration) {
+	t.flushing = false
 	t.g.linked(d)
 	t.phase = phaseHeld
 	t.g.release(false)
@@ -250,6 +264,9 @@ func (t *tunnel) pump() {
 		}
 		t.ls.wbuf = out[:0]
 		if !ok {
+			if t.phase == phaseLink && t.flushing {
+				t.linkSent(t.linked)
+			}
 			return
 		}
 		if wait > 0 {
