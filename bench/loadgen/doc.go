@@ -5,6 +5,14 @@
 // completed, their latency (an HDR histogram), the tunnels held, and every failure by kind
 // (errors.go names them: refused, silent, closed-unanswered, reset, ...).
 //
+// A run ends after Duration, on a signal, with UntilHeld as soon as all Conns are held, or
+// at once when giveUpAfter set-ups have failed and none has completed: a bridge that
+// refuses, stays silent or is not obfs4 gets one line saying so (Result.Failure), not a
+// minute of retries. A failed set-up's slot rests failBackoff before it is used again, so
+// a bridge that sheds load is not hammered. Tunnels may be spread over several bridges in
+// turn, for capacities past one bridge process's descriptors (instances sharing one
+// identity, as behind a TCP balancer); measure-hold.sh holds 15,000 that way.
+//
 // # Shape
 //
 // Tunnels live on gnet event loops, the machinery the reactor uses, with the obfs4 client
