@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ptreactor/ptreactor/internal/pttest"
 )
@@ -415,5 +418,34 @@ func TestConfig(t *testing.T) {
 		if _, err := New(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want one that says %q", c.cfg, err, c.want)
 		}
+	}
+}
+
+// TestConnectTimeout: a listener whose accept queue is full drops further SYNs, so their
+// connects time out; the one connection the queue took is silent.
+func TestConnectTimeout(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil { // never accepted: room for one connection
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.AddrFrom4(sa.(*unix.SockaddrInet4).Addr), uint16(sa.(*unix.SockaddrInet4).Port))
+	r := run(t, Config{Bridges: parse(t, "obfs4 "+addr.String()+" cert="+randomCert()+" iat-mode=0"), Conns: 6,
+		Duration: time.Minute, Timeout: 1500 * time.Millisecond})
+	if r.HandshakesOK != 0 || r.Errors[ConnectTimeout] < 4 || r.Errors[ConnectTimeout]+r.Errors[Silent] != r.ErrorCount() {
+		t.Fatalf("errors %v; want connect-timeout (and silent for what the queue took)", r.Errors)
+	}
+	if err := r.Failure(); err == nil || !strings.Contains(err.Error(), "did not accept a TCP connection") {
+		t.Fatalf("Failure() = %v", err)
 	}
 }
