@@ -205,6 +205,15 @@ func TestWrongCert(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "silent") || !strings.Contains(err.Error(), "wrong cert") || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("Failure() = %v", err)
 	}
+	errs := map[string]float64{}
+	for _, f := range r.Figures("wrong-cert") {
+		if f.Metric == "errors" {
+			errs[f.Variant] = f.Value
+		}
+	}
+	if len(errs) != 2 || errs["total"] != 8 || errs["silent"] != 8 {
+		t.Fatalf("error figures %v, want total and silent, 8 each", errs)
+	}
 }
 
 // TestClosedPort: nothing listens, every connect is refused.
