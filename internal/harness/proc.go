@@ -41,9 +41,7 @@ func BaseEnv() []string {
 func StartProc(bin string, args, env []string, stderr io.Writer) (*Proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	// Pdeathsig: if the harness dies (a test timeout), the child must not outlive it.
-	// Setpgid: Kill can end the child's own children too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = childAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
