@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,47 +19,6 @@ import (
 	"github.com/ptreactor/ptreactor/internal/harness"
 	"github.com/ptreactor/ptreactor/internal/pttest"
 )
-
-// startBridge runs the real ptreactor as an obfs4 bridge, launched as tor launches it, with
-// an ORPort stand-in behind it that serves each connection with orport, and returns the bridge line an operator would hand out:
-// the address from its SMETHOD line and the arguments from the obfs4_bridgeline.txt it
-// wrote.
-func startBridge(t *testing.T, orport func(net.Conn)) (line string, or *harness.ORPort, p *pttest.Proc) {
-	t.Helper()
-	or = pttest.StartORPort(t, orport)
-	dir := t.TempDir()
-	p = pttest.Start(t, pttest.ServerEnv(dir, "obfs4", "obfs4-127.0.0.1:0", or.Addr))
-	var addr string
-	for addr == "" {
-		l := p.Line(30 * time.Second)
-		switch {
-		case strings.HasPrefix(l, "SMETHOD obfs4 "):
-			addr = strings.Fields(l)[2]
-		case strings.HasPrefix(l, "SMETHOD-ERROR"), strings.HasPrefix(l, "SMETHODS DONE"):
-			t.Fatalf("bridge: %q", l)
-		}
-	}
-	return addr + " " + bridgeArgs(t, dir), or, p
-}
-
-// bridgeArgs reads the arguments (cert=... iat-mode=...) of the Bridge line in an obfs4
-// state directory's obfs4_bridgeline.txt: "Bridge obfs4 <IP ADDRESS>:<PORT> <FINGERPRINT>
-// cert=... iat-mode=0", whose address placeholder holds a space.
-func bridgeArgs(t *testing.T, dir string) string {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		b, _ := os.ReadFile(filepath.Join(dir, "obfs4_bridgeline.txt"))
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) >= 7 && f[0] == "Bridge" && f[1] == "obfs4" {
-				return strings.Join(f[5:], " ")
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no Bridge line in %s/obfs4_bridgeline.txt", dir)
-	return ""
-}
 
 // run performs one load run and fails the test if it does not end within the run's own
 // bounds.
@@ -96,7 +54,7 @@ func parse(t *testing.T, line string) []*Bridge {
 // bridge made to its ORPort, the descriptors of this process, and the figures.
 func TestHoldTunnels(t *testing.T) {
 	const n = 300
-	line, or, _ := startBridge(t, harness.Discard)
+	line, or, _ := pttest.StartObfs4Bridge(t, harness.Discard)
 	r := run(t, Config{Bridges: parse(t, "obfs4 "+line), Conns: n, Concurrency: 64,
 		Duration: 2 * time.Minute, UntilHeld: true, Timeout: 30 * time.Second})
 	if r.HandshakesOK != n || r.Held != n || r.PeakHeld != n || r.Attempts != n || r.ErrorCount() != 0 {
@@ -149,7 +107,7 @@ func TestHoldTunnels(t *testing.T) {
 // the attempts to replace them as refused; the run as a whole did set tunnels up.
 func TestBridgeGoesAway(t *testing.T) {
 	const n = 50
-	line, _, p := startBridge(t, harness.Discard)
+	line, _, p := pttest.StartObfs4Bridge(t, harness.Discard)
 	g, err := New(Config{Bridges: parse(t, "obfs4 "+line), Conns: n, Duration: 2 * time.Minute, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +153,7 @@ func randomCert() string {
 // bridge, hiding from what looks like a prober, says nothing: each tunnel is "silent",
 // and the run says so in one line.
 func TestWrongCert(t *testing.T) {
-	line, _, _ := startBridge(t, harness.Discard)
+	line, _, _ := pttest.StartObfs4Bridge(t, harness.Discard)
 	addr := strings.Fields(line)[0]
 	r := run(t, Config{Bridges: parse(t, "obfs4 "+addr+" cert="+randomCert()+" iat-mode=0"), Conns: 8,
 		Duration: time.Minute, Timeout: 2 * time.Second})
@@ -292,7 +250,7 @@ func TestTorLink(t *testing.T) {
 	bridge := pttest.StartTor(t, ns, pttest.BridgeTorrc("obfs4", pttest.Binary(t), listen)...)
 	bridge.WaitLog(regexp.QuoteMeta("Registered server transport 'obfs4' at '"+listen+"'"), 60*time.Second)
 	fp := bridge.Fingerprint()
-	args := bridgeArgs(t, filepath.Join(bridge.DataDir, "pt_state"))
+	args := pttest.BridgeArgs(t, filepath.Join(bridge.DataDir, "pt_state"))
 	addr := forwardInto(t, ns, listen)
 	// The client's iat-mode is its own choice: 1 sends the link handshake through the
 	// paced path (queued, cut into chunks, timed).
@@ -395,7 +353,7 @@ func TestTorLinkFailures(t *testing.T) {
 		{"silent", harness.Discard, TorLinkTimeout},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			line, _, _ := startBridge(t, c.orport)
+			line, _, _ := pttest.StartObfs4Bridge(t, c.orport)
 			r := run(t, Config{Bridges: parse(t, "obfs4 "+line), Conns: 4, Duration: time.Minute,
 				Timeout: 2 * time.Second, TorLink: true})
 			if r.HandshakesOK < 4 || r.TorLinkOK != 0 || r.Errors[c.want] != r.ErrorCount() || r.Errors[c.want] < 4 {
