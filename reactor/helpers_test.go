@@ -21,6 +21,7 @@ import (
 
 	"github.com/ptreactor/ptreactor/codec/plain"
 	"github.com/ptreactor/ptreactor/internal/harness"
+	"github.com/ptreactor/ptreactor/internal/pttest"
 )
 
 // logSink collects the engines' log so that a test can read what they logged.
@@ -230,44 +231,6 @@ func rssKiB(t *testing.T, pid int) int64 {
 }
 
 // listen starts a TCP server on 127.0.0.1 whose conns go to handle; closed at cleanup.
-func listen(t testing.TB, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+func listen(t testing.TB, handle func(net.Conn)) string { return pttest.Serve(t, handle).Addr() }
 
 func echo(c net.Conn) { io.Copy(c, c) }

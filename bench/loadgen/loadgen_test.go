@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -285,59 +284,23 @@ func TestTorLink(t *testing.T) {
 // cleanup, which runs before ns's, closes everything and waits for its goroutines.
 func forwardInto(t *testing.T, ns *pttest.NetNS, addr string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	keep := func(c net.Conn) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
+	// Closing c (the stand-in does at cleanup) ends the copy from c, which closes up and so
+	// ends the copy back.
+	return pttest.Serve(t, func(c net.Conn) {
+		up, err := ns.Dial("tcp", addr)
+		if err != nil {
+			return
 		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			keep(c)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				up, err := ns.Dial("tcp", addr)
-				if err != nil {
-					c.Close()
-					return
-				}
-				keep(up)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, _ = io.Copy(up, c)
-					up.Close()
-				}()
-				_, _ = io.Copy(c, up)
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
+		done := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(up, c)
+			up.Close()
+			close(done)
+		}()
+		_, _ = io.Copy(c, up)
+		c.Close()
+		<-done
+	}).Addr()
 }
 
 // TestTorLinkFailures: what is behind the bridge is not tor. An ORPort that echoes sends

@@ -72,7 +72,7 @@ func StartProxy(t testing.TB, scheme string, opts ProxyOptions) *Proxy {
 	default:
 		t.Fatalf("no proxy stand-in for %q", scheme)
 	}
-	p.s = serveStandIn(t, func(c net.Conn) {
+	p.s = Serve(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		serve(c)
 	})

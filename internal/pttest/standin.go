@@ -11,8 +11,9 @@ import (
 	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
-// serveStandIn starts a harness.StandIn on 127.0.0.1:0 that is closed when the test ends.
-func serveStandIn(t testing.TB, serve func(net.Conn)) *harness.StandIn {
+// Serve starts a harness.StandIn on 127.0.0.1:0 that hands every connection to serve (and
+// closes it when serve returns); it is closed, and its handlers waited for, when the test ends.
+func Serve(t testing.TB, serve func(net.Conn)) *harness.StandIn {
 	t.Helper()
 	s, err := harness.ServeStandIn("", serve)
 	if err != nil {
