@@ -93,11 +93,11 @@ type clientHandshake struct {
 	epoch  []byte // E as sent; the reply's MAC must use the same one
 }
 
-// newClientHandshake draws the session keypair. With legacyRepr the representative's two
+// newClientHandshake takes the session keypair from the stock. With legacyRepr the representative's two
 // top bits, which every decoder since obfs4proxy 0.0.12 treats as padding, are cleared;
 // the representative still decodes to the same public key.
 func newClientHandshake(key *bridgeKey, legacyRepr bool) (*clientHandshake, error) {
-	kp, err := elligator.GenerateKeypair(rand.Reader)
+	kp, err := keypairs.Get()
 	if err != nil {
 		return nil, err
 	}

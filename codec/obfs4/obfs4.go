@@ -71,6 +71,14 @@ func (t Transport) Server(opts codec.Args, stateDir string) (codec.Server, error
 	return s, nil
 }
 
+// keypairPoolSize bounds the stock of ready ephemeral keypairs: 128 are about 8 ms of
+// generation, a burst of set-ups the handshakes meet without making keys.
+const keypairPoolSize = 128
+
+// keypairs is the process's stock of ephemeral keypairs, shared by every client and server
+// wire. Each keypair is handed out once and dropped with its handshake.
+var keypairs = elligator.NewPool(rand.Reader, keypairPoolSize)
+
 // server is the bridge side of one process: identity, replay filter, close delay.
 type server struct {
 	state      *serverState
@@ -83,13 +91,15 @@ type server struct {
 
 func newServer(st *serverState, now func() time.Time) *server {
 	delay := mrand.New(drbg.New(st.drbgSeed)).Intn(maxCloseDelay)
-	return &server{
+	s := &server{
 		state:      st,
 		macKey:     st.macKey(),
 		replay:     newReplayFilter(),
 		closeDelay: time.Duration(delay) * time.Second,
 		now:        now,
 	}
+	keypairs.Refill() // a bridge makes its stock before its first client
+	return s
 }
 
 // Args implements codec.Server: cert and iat-mode for the SMETHOD line.
@@ -98,11 +108,12 @@ func (s *server) Args() codec.Args { return s.state.args() }
 // HandshakeTimeout implements codec.Server.
 func (s *server) HandshakeTimeout() time.Duration { return ServerHandshakeTimeout }
 
-// NewWire implements codec.Server. The ephemeral key is made here, before any byte is
-// read, so the time its rejection sampling takes is not visible in the reply's timing.
+// NewWire implements codec.Server. The ephemeral key is taken here, before any byte is
+// read, so the time its rejection sampling takes (when the stock is empty) is not visible
+// in the reply's timing.
 func (s *server) NewWire() codec.Wire {
 	w := &serverWire{srv: s, hs: &serverHandshake{srv: s}}
-	kp, err := elligator.GenerateKeypair(rand.Reader)
+	kp, err := keypairs.Get()
 	if err != nil {
 		w.err = err
 	}

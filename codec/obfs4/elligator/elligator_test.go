@@ -250,3 +250,37 @@ func BenchmarkDecode(b *testing.B) {
 		Decode(&pub, &kp.Representative)
 	}
 }
+
+// referenceFromDigest is key generation the plain way: the dirty public key's
+// u-coordinate, then Encode.
+func referenceFromDigest(digest *[64]byte) (kp Keypair, ok bool) {
+	copy(kp.Private[:], digest[:32])
+	DirtyPublic(&kp.Public, &kp.Private)
+	return kp, Encode(&kp.Representative, &kp.Public, digest[63]) == nil
+}
+
+// Key generation's short path (representability from projective u) agrees with
+// DirtyPublic and Encode on random digests, on acceptance and on every byte.
+func TestKeypairMatchesReference(t *testing.T) {
+	accepted := 0
+	for i := range 2000 {
+		var d [64]byte
+		rand.Read(d[:])
+		want, wantOK := referenceFromDigest(&d)
+		got, ok := KeypairFromDigest(&d)
+		if ok != wantOK {
+			t.Fatalf("digest %d %x: representable %v, reference says %v", i, d, ok, wantOK)
+		}
+		if !ok {
+			continue
+		}
+		accepted++
+		if *got != want {
+			t.Fatalf("digest %d %x:\n got %x\nwant %x", i, d, *got, want)
+		}
+	}
+	// About half of all keys have a representative; far from half means a broken test.
+	if accepted < 800 || accepted > 1200 {
+		t.Fatalf("%d of 2000 digests accepted", accepted)
+	}
+}
