@@ -23,7 +23,7 @@ func fuzzServer(t testing.TB) *server {
 	if err := st.derivePublic(); err != nil {
 		t.Fatal(err)
 	}
-	return newServer(st, func() time.Time { return fuzzEpoch })
+	return newServer(st, keypairs, func() time.Time { return fuzzEpoch })
 }
 
 // fuzzRequest is a valid client request to fuzzServer with the vector key "client0".
@@ -85,7 +85,7 @@ func FuzzClientReply(f *testing.F) {
 	srv := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ca := &clientArgs{key: srv.state.bridgeKey}
-		w := newClientWire(ca, time.Now)
+		w := newClientWire(ca, keypairs, time.Now)
 		if _, err := w.Start(nil); err != nil {
 			t.Fatal(err)
 		}

@@ -93,18 +93,15 @@ type clientHandshake struct {
 	epoch  []byte // E as sent; the reply's MAC must use the same one
 }
 
-// newClientHandshake takes the session keypair from the stock. With legacyRepr the representative's two
-// top bits, which every decoder since obfs4proxy 0.0.12 treats as padding, are cleared;
-// the representative still decodes to the same public key.
-func newClientHandshake(key *bridgeKey, legacyRepr bool) (*clientHandshake, error) {
-	kp, err := keypairs.Get()
-	if err != nil {
-		return nil, err
-	}
+// newClientHandshake starts a handshake with the session keypair kp, which it owns from
+// then on. With legacyRepr the representative's two top bits, which every decoder since
+// obfs4proxy 0.0.12 treats as padding, are cleared; the representative still decodes to
+// the same public key.
+func newClientHandshake(key *bridgeKey, kp *elligator.Keypair, legacyRepr bool) *clientHandshake {
 	if legacyRepr {
 		kp.Representative[31] &= 0x3f
 	}
-	return &clientHandshake{key: key, macKey: key.macKey(), kp: kp}, nil
+	return &clientHandshake{key: key, macKey: key.macKey(), kp: kp}
 }
 
 // appendRequest appends X' ‖ P_C ‖ M_C ‖ MAC_C, with pad as P_C, for the hour of now.

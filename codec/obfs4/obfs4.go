@@ -9,6 +9,10 @@
 // nothing: it reports when the reactor may close (codec.Stalling), which is 30 s plus a
 // per-bridge delay after the connection began, so probers learn neither why nor when.
 //
+// Every wire takes its ephemeral keypair from one process-wide elligator.Pool, refilled in
+// the background when it runs low, so a handshake usually finds its key made; a key is
+// used for one handshake only.
+//
 // Where the deployed peers depart from the obfs4 spec, this package follows the peers;
 // shared/specs/obfs4-notes.md lists the departures.
 package obfs4
@@ -56,7 +60,7 @@ func (t Transport) Client(args codec.Args) (codec.Wire, error) {
 		return nil, err
 	}
 	ca.biased = t.BiasedDist
-	return newClientWire(ca, time.Now), nil
+	return newClientWire(ca, keypairs, time.Now), nil
 }
 
 // Server implements codec.Transport: it loads (or creates) the bridge identity from opts
@@ -66,7 +70,7 @@ func (t Transport) Server(opts codec.Args, stateDir string) (codec.Server, error
 	if err != nil {
 		return nil, fmt.Errorf("obfs4: %w", err)
 	}
-	s := newServer(st, time.Now)
+	s := newServer(st, keypairs, time.Now)
 	s.biased = t.BiasedDist
 	return s, nil
 }
@@ -76,7 +80,8 @@ func (t Transport) Server(opts codec.Args, stateDir string) (codec.Server, error
 const keypairPoolSize = 128
 
 // keypairs is the process's stock of ephemeral keypairs, shared by every client and server
-// wire. Each keypair is handed out once and dropped with its handshake.
+// wire the Transport makes. Each keypair is handed out once and dropped with its
+// handshake.
 var keypairs = elligator.NewPool(rand.Reader, keypairPoolSize)
 
 // server is the bridge side of one process: identity, replay filter, close delay.
@@ -86,19 +91,21 @@ type server struct {
 	replay     *replayFilter
 	closeDelay time.Duration
 	biased     bool // Transport.BiasedDist
+	keys       *elligator.Pool
 	now        func() time.Time
 }
 
-func newServer(st *serverState, now func() time.Time) *server {
+func newServer(st *serverState, keys *elligator.Pool, now func() time.Time) *server {
 	delay := mrand.New(drbg.New(st.drbgSeed)).Intn(maxCloseDelay)
 	s := &server{
 		state:      st,
 		macKey:     st.macKey(),
 		replay:     newReplayFilter(),
 		closeDelay: time.Duration(delay) * time.Second,
+		keys:       keys,
 		now:        now,
 	}
-	keypairs.Refill() // a bridge makes its stock before its first client
+	keys.Refill() // a bridge makes its stock before its first client
 	return s
 }
 
@@ -113,7 +120,7 @@ func (s *server) HandshakeTimeout() time.Duration { return ServerHandshakeTimeou
 // in the reply's timing.
 func (s *server) NewWire() codec.Wire {
 	w := &serverWire{srv: s, hs: &serverHandshake{srv: s}}
-	kp, err := keypairs.Get()
+	kp, err := s.keys.Get()
 	if err != nil {
 		w.err = err
 	}
@@ -162,11 +169,12 @@ type clientWire struct {
 	s       *session
 	started bool
 	err     error
+	keys    *elligator.Pool
 	now     func() time.Time
 }
 
-func newClientWire(ca *clientArgs, now func() time.Time) codec.Wire {
-	w := &clientWire{args: ca, now: now}
+func newClientWire(ca *clientArgs, keys *elligator.Pool, now func() time.Time) codec.Wire {
+	w := &clientWire{args: ca, keys: keys, now: now}
 	if ca.iatMode != IATNone {
 		return &pacedClientWire{w}
 	}
@@ -179,11 +187,12 @@ func (w *clientWire) Start(dst []byte) ([]byte, error) {
 		return dst, errors.New("obfs4: Start called twice")
 	}
 	w.started = true
-	hs, err := newClientHandshake(&w.args.key, w.args.legacyRepr)
+	kp, err := w.keys.Get()
 	if err != nil {
 		w.err = err
 		return dst, err
 	}
+	hs := newClientHandshake(&w.args.key, kp, w.args.legacyRepr)
 	w.hs = hs
 	pad := appendRandom(nil, randomPadLength(clientMinPadLength, clientMaxPadLength))
 	return hs.appendRequest(dst, pad, w.now()), nil

@@ -35,7 +35,7 @@ func newTestServer(t testing.TB, opts codec.Args, clock func() time.Time) *serve
 	if clock == nil {
 		clock = time.Now
 	}
-	return newServer(st, clock)
+	return newServer(st, keypairs, clock)
 }
 
 func clientFor(t testing.TB, srv *server, iat string, clock func() time.Time) codec.Wire {
@@ -50,7 +50,7 @@ func clientFor(t testing.TB, srv *server, iat string, clock func() time.Time) co
 	if clock == nil {
 		clock = time.Now
 	}
-	return newClientWire(ca, clock)
+	return newClientWire(ca, keypairs, clock)
 }
 
 // feed hands in to w in pieces of the given size (0: all at once), the way the reactor
@@ -278,7 +278,7 @@ func TestCloseDelay(t *testing.T) {
 	if err := st.derivePublic(); err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer(st, time.Now)
+	srv := newServer(st, keypairs, time.Now)
 	if srv.closeDelay != 24*time.Second {
 		t.Fatalf("close delay %v", srv.closeDelay)
 	}
@@ -409,7 +409,11 @@ func TestProbesGetNothing(t *testing.T) {
 	// A request of the full 8192 bytes with one more byte after it.
 	c2 := clientFor(t, srv, "0", nil).(*clientWire)
 	c2.started = true
-	c2.hs, _ = newClientHandshake(&c2.args.key, false)
+	kp, err := elligator.GenerateKeypair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.hs = newClientHandshake(&c2.args.key, kp, false)
 	full := c2.hs.appendRequest(nil, make([]byte, clientMaxPadLength), time.Now())
 	if len(full) != maxHandshakeLength {
 		t.Fatal(len(full))

@@ -15,6 +15,10 @@
 //     a distinguisher. Only about half of all keys have a representative.
 //   - The forward map clears bits 254 and 255 and maps the rest back to u.
 //
+// Key generation checks representability before it pays for the affine u-coordinate
+// (DirtyPublic and Encode are the plain reference it is tested against), and a Pool keeps a
+// bounded stock of keypairs made ahead of demand, each handed out once.
+//
 // The maths follows the Elligator 2 description at elligator.org (non-square Z = 2) and is
 // built on filippo.io/edwards25519 and its field package.
 package elligator
