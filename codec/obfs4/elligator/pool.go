@@ -16,7 +16,7 @@ import (
 // secret would give both sessions related keys.
 //
 // Refilling is done by at most one goroutine at a time. It is started when a Get leaves
-// the pool below its low mark (or by Refill), makes keypairs until the pool is full,
+// the pool below its low mark, or by Refill whenever the pool is not full, makes keypairs until the pool is full,
 // yielding the processor after each one so that waiting work runs first, and then exits:
 // an idle pool costs nothing and holds no goroutine. Its rate is thereby bounded by one
 // processor, and its total by what is drawn: it never makes more than the bound ahead of
@@ -45,10 +45,10 @@ func NewPool(rand io.Reader, size int) *Pool {
 func (p *Pool) Get() (*Keypair, error) {
 	select {
 	case kp := <-p.ready:
-		p.Refill()
+		p.refillBelow(p.low)
 		return kp, nil
 	default:
-		p.Refill()
+		p.refillBelow(p.low)
 		return GenerateKeypair(p.rand)
 	}
 }
@@ -59,11 +59,14 @@ func (p *Pool) Len() int { return len(p.ready) }
 // Cap returns the bound on the stock.
 func (p *Pool) Cap() int { return cap(p.ready) }
 
-// Refill starts the refill goroutine if the stock is below the low mark and none is
-// running. It returns at once. A server calls it when it starts, so the stock is made
-// before the first client arrives.
-func (p *Pool) Refill() {
-	if len(p.ready) < p.low && p.refilling.CompareAndSwap(false, true) {
+// Refill starts the refill goroutine unless the stock is full or one is running, and
+// returns at once. A server calls it when it starts, so the stock is made before the
+// first client arrives.
+func (p *Pool) Refill() { p.refillBelow(cap(p.ready)) }
+
+// refillBelow starts the refill goroutine if the stock is below mark and none is running.
+func (p *Pool) refillBelow(mark int) {
+	if len(p.ready) < mark && p.refilling.CompareAndSwap(false, true) {
 		go p.fill()
 	}
 }
