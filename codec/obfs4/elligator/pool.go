@@ -16,12 +16,13 @@ import (
 // secret would give both sessions related keys.
 //
 // Refilling is done by at most one goroutine at a time. It is started when a Get leaves
-// the pool below its low mark, or by Refill whenever the pool is not full, makes keypairs until the pool is full,
-// yielding the processor after each one so that waiting work runs first, and then exits:
-// an idle pool costs nothing and holds no goroutine. Its rate is thereby bounded by one
-// processor, and its total by what is drawn: it never makes more than the bound ahead of
-// demand. When the pool is empty, Get makes a keypair inline, so a burst larger than the
-// pool slows down to the cost of generation but never waits on the refill.
+// the pool below its low mark, or by Refill whenever the pool is not full; it makes
+// keypairs until the pool is full, yielding the processor after each one so that waiting
+// work runs first, and then exits: an idle pool costs nothing and holds no goroutine. Its
+// rate is thereby bounded by one processor, and its total by what is drawn: it never makes
+// more than the bound ahead of demand. When the pool is empty, Get makes a keypair inline,
+// so a burst larger than the pool slows down to the cost of generation but never waits on
+// the refill.
 type Pool struct {
 	rand      io.Reader
 	ready     chan *Keypair // the stock; its capacity is the bound
