@@ -30,7 +30,7 @@ func fuzzServer(t testing.TB) *server {
 func fuzzRequest(srv *server, pad int) []byte {
 	d := sha512.Sum512([]byte("client0"))
 	kp, _ := elligator.KeypairFromDigest(&d)
-	h := &clientHandshake{key: &srv.state.bridgeKey, macKey: srv.macKey, kp: kp}
+	h := newClientHandshake(&srv.state.bridgeKey, kp, false)
 	return h.appendRequest(nil, make([]byte, pad), fuzzEpoch)
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"strconv"
 	"time"
 
@@ -50,10 +51,15 @@ func epochHour(t time.Time) []byte {
 	return strconv.AppendInt(nil, t.Unix()/3600, 10)
 }
 
-// mac16 is HMAC-SHA256 keyed with B‖NODEID over the concatenated parts, cut to 16 bytes:
-// the form of every mark and MAC in the handshake.
-func mac16(key []byte, parts ...[]byte) (out [macLength]byte) {
-	m := hmac.New(sha256.New, key)
+// newMAC returns the HMAC-SHA256 keyed with B‖NODEID that a handshake computes all its
+// marks and MACs with. One per handshake, reset between uses, spares making (and keying)
+// a new one for each.
+func newMAC(key []byte) hash.Hash { return hmac.New(sha256.New, key) }
+
+// mac16 is the handshake's HMAC m over the concatenated parts, cut to 16 bytes: the form
+// of every mark and MAC in the handshake.
+func mac16(m hash.Hash, parts ...[]byte) (out [macLength]byte) {
+	m.Reset()
 	for _, p := range parts {
 		m.Write(p)
 	}
@@ -87,10 +93,10 @@ func appendRandom(dst []byte, n int) []byte {
 // clientHandshake is the client's side of the handshake: it writes the request and then
 // waits for the reply.
 type clientHandshake struct {
-	key    *bridgeKey
-	macKey []byte
-	kp     *elligator.Keypair
-	epoch  []byte // E as sent; the reply's MAC must use the same one
+	key   *bridgeKey
+	mac   hash.Hash // keyed with B‖NODEID
+	kp    *elligator.Keypair
+	epoch []byte // E as sent; the reply's MAC must use the same one
 }
 
 // newClientHandshake starts a handshake with the session keypair kp, which it owns from
@@ -101,7 +107,7 @@ func newClientHandshake(key *bridgeKey, kp *elligator.Keypair, legacyRepr bool) 
 	if legacyRepr {
 		kp.Representative[31] &= 0x3f
 	}
-	return &clientHandshake{key: key, macKey: key.macKey(), kp: kp}
+	return &clientHandshake{key: key, mac: newMAC(key.macKey()), kp: kp}
 }
 
 // appendRequest appends X' ‖ P_C ‖ M_C ‖ MAC_C, with pad as P_C, for the hour of now.
@@ -110,9 +116,9 @@ func (h *clientHandshake) appendRequest(dst, pad []byte, now time.Time) []byte {
 	start := len(dst)
 	dst = append(dst, h.kp.Representative[:]...)
 	dst = append(dst, pad...)
-	mark := mac16(h.macKey, h.kp.Representative[:])
+	mark := mac16(h.mac, h.kp.Representative[:])
 	dst = append(dst, mark[:]...)
-	mac := mac16(h.macKey, dst[start:], h.epoch)
+	mac := mac16(h.mac, dst[start:], h.epoch)
 	return append(dst, mac[:]...)
 }
 
@@ -126,7 +132,7 @@ func (h *clientHandshake) parseReply(in []byte, okm *[ntor.OKMSize]byte) (n int,
 	var yRepr, auth [32]byte
 	copy(yRepr[:], in[:reprLength])
 	copy(auth[:], in[reprLength:reprLength+authLength])
-	mark := mac16(h.macKey, yRepr[:])
+	mark := mac16(h.mac, yRepr[:])
 
 	limit := min(len(in), maxHandshakeLength)
 	const from = reprLength + authLength
@@ -142,7 +148,7 @@ func (h *clientHandshake) parseReply(in []byte, okm *[ntor.OKMSize]byte) (n int,
 	if len(in) < end {
 		return 0, nil // the MAC has not all arrived
 	}
-	mac := mac16(h.macKey, in[:pos+markLength], h.epoch)
+	mac := mac16(h.mac, in[:pos+markLength], h.epoch)
 	if subtle.ConstantTimeCompare(mac[:], in[pos+markLength:end]) != 1 {
 		return 0, errBadMAC
 	}
@@ -162,6 +168,7 @@ func (h *clientHandshake) parseReply(in []byte, okm *[ntor.OKMSize]byte) (n int,
 // serverHandshake is the bridge's side: it waits for the request and builds the reply.
 type serverHandshake struct {
 	srv *server
+	mac hash.Hash // keyed with B‖NODEID
 	kp  *elligator.Keypair
 }
 
@@ -173,8 +180,7 @@ func (h *serverHandshake) parseRequest(in []byte, now time.Time, okm *[ntor.OKMS
 	if len(in) < minLength {
 		return false, nil, auth, nil
 	}
-	key := h.srv.macKey
-	mark := mac16(key, in[:reprLength])
+	mark := mac16(h.mac, in[:reprLength])
 	// The mark can only be at the end of what the client sent, since the client sends
 	// nothing else before it has the reply.
 	pos := min(len(in), maxHandshakeLength) - markLength - macLength
@@ -189,7 +195,7 @@ func (h *serverHandshake) parseRequest(in []byte, now time.Time, okm *[ntor.OKMS
 	var match int
 	for _, e := range []int64{hour, hour - 1, hour + 1} {
 		candidate := strconv.AppendInt(nil, e, 10)
-		mac := mac16(key, in[:pos+markLength], candidate)
+		mac := mac16(h.mac, in[:pos+markLength], candidate)
 		if subtle.ConstantTimeCompare(mac[:], got) == 1 && match == 0 {
 			match = 1
 			epoch = candidate
@@ -221,13 +227,12 @@ func (h *serverHandshake) parseRequest(in []byte, now time.Time, okm *[ntor.OKMS
 // appendReply appends Y' ‖ AUTH ‖ P_S ‖ M_S ‖ MAC_S, with pad as P_S. The seed frame that
 // completes the reply is the caller's, since it is the first frame under the new keys.
 func (h *serverHandshake) appendReply(dst []byte, auth *[32]byte, pad, epoch []byte) []byte {
-	key := h.srv.macKey
 	start := len(dst)
 	dst = append(dst, h.kp.Representative[:]...)
 	dst = append(dst, auth[:]...)
 	dst = append(dst, pad...)
-	mark := mac16(key, h.kp.Representative[:])
+	mark := mac16(h.mac, h.kp.Representative[:])
 	dst = append(dst, mark[:]...)
-	mac := mac16(key, dst[start:], epoch)
+	mac := mac16(h.mac, dst[start:], epoch)
 	return append(dst, mac[:]...)
 }

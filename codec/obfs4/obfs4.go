@@ -119,7 +119,7 @@ func (s *server) HandshakeTimeout() time.Duration { return ServerHandshakeTimeou
 // read, so the time its rejection sampling takes (when the stock is empty) is not visible
 // in the reply's timing.
 func (s *server) NewWire() codec.Wire {
-	w := &serverWire{srv: s, hs: &serverHandshake{srv: s}}
+	w := &serverWire{srv: s, hs: &serverHandshake{srv: s, mac: newMAC(s.macKey)}}
 	kp, err := s.keys.Get()
 	if err != nil {
 		w.err = err

@@ -247,7 +247,7 @@ func TestClientHandshakeKAT(t *testing.T) {
 	if !ok {
 		t.Fatal("no representative")
 	}
-	h := &clientHandshake{key: &key, macKey: key.macKey(), kp: kp}
+	h := newClientHandshake(&key, kp, false)
 	req := h.appendRequest(nil, make([]byte, 77), time.Unix(480000*3600+1234, 0))
 	if string(h.epoch) != "480000" {
 		t.Fatalf("epoch %s", h.epoch)
@@ -448,7 +448,7 @@ func TestLowOrderClientKey(t *testing.T) {
 	if u != ([32]byte{}) {
 		t.Skipf("representative 0 decodes to %x, not the low-order point 0", u)
 	}
-	h := &clientHandshake{key: &srv.state.bridgeKey, macKey: srv.macKey, kp: &elligator.Keypair{}}
+	h := newClientHandshake(&srv.state.bridgeKey, &elligator.Keypair{}, false)
 	req := h.appendRequest(nil, make([]byte, 100), time.Now())
 	s := srv.NewWire()
 	var out codec.Output
