@@ -13,23 +13,34 @@ import (
 func TestBiasedDist(t *testing.T) {
 	for _, biased := range []bool{false, true} {
 		tr := Transport{BiasedDist: biased}
-		srv, err := tr.Server(codec.Args{}, t.TempDir())
-		if err != nil {
-			t.Fatal(err)
+		// A few seeds give the same table either way (the draw can land on one that both
+		// rules allow); the check below means something only for a seed whose two tables
+		// differ, so new bridge states are made until one has such a seed.
+		var (
+			srv         codec.Server
+			want, other *probdist.Table
+		)
+		for try := 0; ; try++ {
+			var err error
+			if srv, err = tr.Server(codec.Args{}, t.TempDir()); err != nil {
+				t.Fatal(err)
+			}
+			seed := srv.(*server).state.drbgSeed
+			want = probdist.NewTable(seed, 0, framing.MaxSegmentLength, biased)
+			other = probdist.NewTable(seed, 0, framing.MaxSegmentLength, !biased)
+			if !sameTable(want, other) {
+				break
+			}
+			if try == 20 {
+				t.Fatal("20 bridge seeds in a row gave the same biased and uniform table")
+			}
 		}
-		seed := srv.(*server).state.drbgSeed
 		cli, err := tr.Client(srv.Args())
 		if err != nil {
 			t.Fatal(err)
 		}
 		sw := srv.NewWire()
 		handshake(t, cli, sw, 0)
-
-		want := probdist.NewTable(seed, 0, framing.MaxSegmentLength, biased)
-		other := probdist.NewTable(seed, 0, framing.MaxSegmentLength, !biased)
-		if sameTable(want, other) {
-			t.Fatal("the biased and the uniform table of the seed are the same")
-		}
 		for side, got := range map[string]*probdist.Table{
 			"server": sw.(*serverWire).s.w.LengthTable(),
 			"client": cli.(*clientWire).s.w.LengthTable(),
