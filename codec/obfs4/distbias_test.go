@@ -13,9 +13,9 @@ import (
 func TestBiasedDist(t *testing.T) {
 	for _, biased := range []bool{false, true} {
 		tr := Transport{BiasedDist: biased}
-		// A few seeds give the same table either way (the draw can land on one that both
-		// rules allow); the check below means something only for a seed whose two tables
-		// differ, so new bridge states are made until one has such a seed.
+		// A seed that draws a one-entry table (about one in maxValues) gives the same
+		// weight under both rules; the check below means something only for a seed whose
+		// two tables differ, so new bridge states are made until one has such a seed.
 		var (
 			srv         codec.Server
 			want, other *probdist.Table
