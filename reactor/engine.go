@@ -7,9 +7,12 @@
 // # Shape
 //
 // One gnet engine (a gnet.Client: loops without gnet listeners) runs one event loop per
-// core. Listeners are ordinary net.Listeners served by one goroutine each (accept.go),
-// because gnet stops its whole engine on an accept error such as EMFILE; each accepted
-// conn is handed to the least busy loop. A tunnel (tunnel.go) is two gnet conns on that one
+// core, and the Go runtime gets one processor more than there are loops, so that the
+// goroutines waiting in Go's own poller (accepts, dials) are never stuck behind loops
+// blocked in epoll_wait (internal/gnetprocs says why and what it measured). Listeners are
+// ordinary net.Listeners served by one goroutine each (accept.go), because gnet stops its
+// whole engine on an accept error such as EMFILE; each accepted conn is handed to the
+// least busy loop. A tunnel (tunnel.go) is two gnet conns on that one
 // loop, the tor end and the network end, with the transport's Wire between them: tor-bound
 // bytes pass Unwrap, network-bound bytes pass Wrap. The outbound conn is dialed off the
 // loop (a goroutine, with a timeout) and enrolled on the inbound conn's loop, so a tunnel
@@ -85,7 +88,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +96,7 @@ import (
 
 	"github.com/ptreactor/ptreactor/codec"
 	"github.com/ptreactor/ptreactor/codec/upstream"
+	"github.com/ptreactor/ptreactor/internal/gnetprocs"
 )
 
 // ErrUnknownTransport is returned by the Listen methods for a transport name that is not in
@@ -227,9 +230,8 @@ func New(cfg Config) (*Engine, error) {
 // start launches the event loops once.
 func (e *Engine) start() error {
 	e.startOnce.Do(func() {
-		n := runtime.GOMAXPROCS(0)
 		e.cli, e.startErr = gnet.NewClient(&handler{e: e},
-			gnet.WithNumEventLoop(n),
+			gnet.WithNumEventLoop(gnetprocs.EventLoops()),
 			gnet.WithLogger(gnetLogger{e.log}),
 			gnet.WithLoadBalancing(gnet.LeastConnections),
 			gnet.WithReadBufferCap(64<<10),

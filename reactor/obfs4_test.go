@@ -11,7 +11,7 @@ import (
 )
 
 // obfs4Pair starts an obfs4 client engine and server engine in this process.
-func obfs4Pair(t *testing.T, orport string, iat string) (socksAddr, srvAddr, args string, logs *logSink) {
+func obfs4Pair(t testing.TB, orport string, iat string) (socksAddr, srvAddr, args string, logs *logSink) {
 	logs = &logSink{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := New(Config{Logger: log.With("side", "server"), Transports: testTransports(), ORPort: addrPort(t, orport), StateDir: t.TempDir()})

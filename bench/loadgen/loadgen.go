@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/ptreactor/ptreactor/codec"
 	"github.com/ptreactor/ptreactor/codec/obfs4"
+	"github.com/ptreactor/ptreactor/internal/gnetprocs"
 )
 
 // Config is one load run.
@@ -133,7 +133,7 @@ func New(cfg Config) (*Generator, error) {
 			cfg.Conns, cfg.Concurrency, need, limit)
 	}
 	cli, err := gnet.NewClient(&handler{g: g},
-		gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)),
+		gnet.WithNumEventLoop(gnetprocs.EventLoops()),
 		gnet.WithLogger(gnetLogger{cfg.Logger}),
 		gnet.WithReadBufferCap(64<<10),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
