@@ -19,7 +19,7 @@ type Size struct {
 	IdleSteps int // RSS is sampled after each step of Idle/IdleSteps tunnels
 
 	ChurnWorkers int           // closed loop: set-ups back to back per worker
-	ChurnRate    float64       // open loop: set-ups offered per second
+	ChurnRates   []float64     // open loops: set-ups offered per second, one loop per rate
 	ChurnTime    time.Duration // each loop's length
 
 	MixedLoads    []int // mostly idle tunnels, each echoing a cell about once a second
@@ -44,7 +44,7 @@ var Sizes = map[string]Size{
 		Name: "quick", Runs: 1,
 		BulkTunnels: []int{1, 8, 64, 256}, BulkBytes: 8 << 20,
 		Idle: 300, IdleSteps: 3,
-		ChurnWorkers: 8, ChurnRate: 100, ChurnTime: time.Second,
+		ChurnWorkers: 8, ChurnRates: []float64{100}, ChurnTime: time.Second,
 		MixedLoads: []int{50, 200}, MixedBulk: 2, MixedTime: 1500 * time.Millisecond, MixedInterval: 500 * time.Millisecond,
 		ProbeGenuine: 20, ProbeRate: 40, ProbeTime: time.Second,
 		SoakTime: 4 * time.Second, SoakIdle: 100, SoakRate: 20, SoakBulk: 1, SoakChunk: 1 << 20,
@@ -53,7 +53,7 @@ var Sizes = map[string]Size{
 		Name: "standard", Runs: 3,
 		BulkTunnels: []int{1, 8, 64, 256}, BulkBytes: 128 << 20,
 		Idle: 8000, IdleSteps: 4,
-		ChurnWorkers: 32, ChurnRate: 200, ChurnTime: 4 * time.Second,
+		ChurnWorkers: 32, ChurnRates: []float64{200}, ChurnTime: 4 * time.Second,
 		MixedLoads: []int{500, 2000}, MixedBulk: 4, MixedTime: 6 * time.Second, MixedInterval: time.Second,
 		ProbeGenuine: 50, ProbeRate: 100, ProbeTime: 4 * time.Second,
 		SoakTime: 20 * time.Second, SoakIdle: 1000, SoakRate: 50, SoakBulk: 2, SoakChunk: 8 << 20,
@@ -62,7 +62,7 @@ var Sizes = map[string]Size{
 		Name: "full", Runs: 5,
 		BulkTunnels: []int{1, 8, 64, 256}, BulkBytes: 1 << 30,
 		Idle: 8000, IdleSteps: 8,
-		ChurnWorkers: 64, ChurnRate: 400, ChurnTime: 10 * time.Second,
+		ChurnWorkers: 64, ChurnRates: []float64{400, 1500}, ChurnTime: 10 * time.Second,
 		MixedLoads: []int{500, 1000, 2000, 4000}, MixedBulk: 8, MixedTime: 15 * time.Second, MixedInterval: time.Second,
 		ProbeGenuine: 100, ProbeRate: 200, ProbeTime: 10 * time.Second,
 		SoakTime: time.Minute, SoakIdle: 2000, SoakRate: 100, SoakBulk: 4, SoakChunk: 16 << 20,
@@ -78,7 +78,7 @@ func describe(sc string, cfg Config) string {
 	case "idle":
 		return fmt.Sprintf("%d tunnels opened (each proven by one round trip) and held, then each proven again; RSS growth per tunnel over a warmed-up baseline, and each PT's descriptors and threads.", z.Idle)
 	case "churn":
-		return fmt.Sprintf("open, handshake, one round trip, close: closed loop (%d workers back to back) and open loop (%.0f set-ups/s offered on a fixed schedule, latency counted from the scheduled time, so slowness shows as latency), %v each; latency from an HDR histogram.", z.ChurnWorkers, z.ChurnRate, z.ChurnTime)
+		return fmt.Sprintf("open, handshake, one round trip, close: closed loop (%d workers back to back) and open loop (%s set-ups/s offered on a fixed schedule, latency counted from the scheduled time, so slowness shows as latency), %v each; latency from an HDR histogram.", z.ChurnWorkers, rateList(z.ChurnRates), z.ChurnTime)
 	case "mixed":
 		return fmt.Sprintf("a busy bridge's day: %v mostly idle tunnels each echoing a 514-byte message (one Tor cell) about every %v with jitter, while %d tunnels move bulk data flat out, for %v; the same load with no PT in between is measured in the same run, so the added latency is the PTs'.", z.MixedLoads, z.MixedInterval, z.MixedBulk, z.MixedTime)
 	case "probe":

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +25,29 @@ type pairFlags []string
 
 func (p *pairFlags) String() string     { return strings.Join(*p, " ") }
 func (p *pairFlags) Set(v string) error { *p = append(*p, v); return nil }
+
+// rateFlag is a comma-separated list of positive rates.
+type rateFlag []float64
+
+func (r *rateFlag) String() string {
+	s := make([]string, len(*r))
+	for i, v := range *r {
+		s[i] = strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return strings.Join(s, ",")
+}
+
+func (r *rateFlag) Set(v string) error {
+	*r = nil
+	for _, f := range strings.Split(v, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(x > 0) || math.IsInf(x, 0) {
+			return fmt.Errorf("%q is not a positive rate", f)
+		}
+		*r = append(*r, x)
+	}
+	return nil
+}
 
 const labUsage = `usage: ptbench lab [flags]
 
@@ -52,6 +77,8 @@ func runLab(args []string) int {
 	startTimeout := fs.Duration("start-timeout", 15*time.Second, "how long a PT may take to report its methods")
 	extor := fs.Bool("extorport", false, "feed the servers through an Extended ORPort stand-in (SAFE_COOKIE) instead of a plain ORPort")
 	verbose := fs.Bool("v", false, "pass the PTs' stderr through")
+	var churnRates rateFlag
+	fs.Var(&churnRates, "churn-rates", "comma-separated set-up rates (per second) offered by churn's open loops (default: the size's, quick 100, standard 200, full 400,1500)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -74,6 +101,9 @@ func runLab(args []string) int {
 	}
 	if len(pairs) == 0 {
 		pairs = pairFlags{"ptreactor=bin/ptreactor:bin/ptreactor", "obfs4proxy=obfs4proxy:obfs4proxy"}
+	}
+	if churnRates != nil {
+		sz.ChurnRates = churnRates
 	}
 	cfg := lab.Config{Transport: *transport, Size: sz, Runs: *runs, Duration: *duration, StartTimeout: *startTimeout, ExtORPort: *extor}
 	for _, p := range pairs {
