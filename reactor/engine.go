@@ -254,7 +254,7 @@ func (e *Engine) ListenClient(transport, addr string) (net.Addr, error) {
 	if !ok {
 		return nil, ErrUnknownTransport
 	}
-	return e.listen(addr, func() *tunnel { return newClientTunnel(e, t) })
+	return e.listen(addr, keepAliveLocal, func() *tunnel { return newClientTunnel(e, t) })
 }
 
 // ListenServer binds the bridge side of transport on addr, with the transport's options,
@@ -268,18 +268,19 @@ func (e *Engine) ListenServer(transport, addr string, opts codec.Args) (net.Addr
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := e.listen(addr, func() *tunnel { return newServerTunnel(e, transport, srv) })
+	a, err := e.listen(addr, keepAliveNetwork, func() *tunnel { return newServerTunnel(e, transport, srv) })
 	if err != nil {
 		return nil, nil, err
 	}
 	return a, srv.Args(), nil
 }
 
-func (e *Engine) listen(addr string, mk func() *tunnel) (net.Addr, error) {
+func (e *Engine) listen(addr string, keepAlive time.Duration, mk func() *tunnel) (net.Addr, error) {
 	if err := e.start(); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	lc := net.ListenConfig{KeepAlive: keepAlive}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

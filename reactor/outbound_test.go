@@ -327,7 +327,7 @@ func TestOutboundBindApplied(t *testing.T) {
 	// destination: the loopback range stands in for one here.
 	or := pttest.StartORPort(t, nil)
 	d := mustDialer(t, Config{})
-	c, err := d.dialTCP(testCtx(t), netip.MustParseAddrPort(or.Addr), netip.MustParseAddr("127.0.0.9"))
+	c, err := d.dialTCP(testCtx(t), netip.MustParseAddrPort(or.Addr), netip.MustParseAddr("127.0.0.9"), keepAliveNetwork)
 	if err != nil {
 		t.Fatal(err)
 	}
