@@ -13,27 +13,36 @@ import (
 	"github.com/ptreactor/ptreactor/internal/pttest"
 )
 
-// TestHAProxy is the real-peer check: haproxy on loopback relays a client to a listener the
-// test owns, with send-proxy-v2 and with send-proxy, and the header that arrives must name
-// the client's own address (dialled from 127.0.0.7, so it differs from haproxy's) and the
-// frontend's, with the client's first bytes intact right behind it. A third run has haproxy
-// health-check the listener with check-send-proxy, which must arrive as a version 2 LOCAL
-// header.
+var (
+	lo4       = netip.MustParseAddr("127.0.0.1")
+	lo4client = netip.MustParseAddr("127.0.0.7")
+)
+
+// TestHAProxy is the real-peer check: haproxy, in a loopback-only namespace, relays a client
+// to a listener the test owns, with send-proxy-v2 and with send-proxy, the client coming in
+// over IPv4 (from 127.0.0.7, so that its address differs from haproxy's) or IPv6 (::1); the
+// header that arrives must name the client's own address and the frontend's, with the
+// client's first bytes intact right behind it. A last run has haproxy health-check the
+// listener with check-send-proxy, which must arrive as a version 2 LOCAL header.
 func TestHAProxy(t *testing.T) {
 	for _, c := range []struct {
-		name, option string
-		version      uint8
+		name, option  string
+		version       uint8
+		client, front netip.Addr
 	}{
-		{"send-proxy-v2", "send-proxy-v2", 2},
-		{"send-proxy", "send-proxy", 1},
+		{"send-proxy-v2 IPv4", "send-proxy-v2", 2, lo4client, lo4},
+		{"send-proxy-v2 IPv6", "send-proxy-v2", 2, netip.IPv6Loopback(), netip.IPv6Loopback()},
+		{"send-proxy IPv4", "send-proxy", 1, lo4client, lo4},
+		{"send-proxy IPv6", "send-proxy", 1, netip.IPv6Loopback(), netip.IPv6Loopback()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			backend := listen(t)
-			front := freePort(t)
-			h := pttest.StartHAProxy(t, haproxyConfig(front, backend.Addr().String(), "server s1 %s "+c.option))
+			ns := pttest.NewNetNS(t)
+			backend := listen(t, ns, lo4)
+			front := freePort(t, ns, c.front)
+			h := pttest.StartHAProxy(t, ns, haproxyConfig(front, backend.Addr().String(), "server s1 %s "+c.option))
 
 			payload := []byte("\x00\x01obfs4 client handshake stand-in\r\n")
-			client := dialRetry(t, h, front, netip.MustParseAddr("127.0.0.7"))
+			client := dialRetry(t, h, front, c.client)
 			defer client.Close()
 			if _, err := client.Write(payload); err != nil {
 				t.Fatal(err)
@@ -60,9 +69,10 @@ func TestHAProxy(t *testing.T) {
 	}
 
 	t.Run("check-send-proxy", func(t *testing.T) {
-		backend := listen(t)
-		front := freePort(t)
-		pttest.StartHAProxy(t, haproxyConfig(front, backend.Addr().String(),
+		ns := pttest.NewNetNS(t)
+		backend := listen(t, ns, lo4)
+		front := freePort(t, ns, lo4)
+		pttest.StartHAProxy(t, ns, haproxyConfig(front, backend.Addr().String(),
 			"server s1 %s send-proxy-v2 check check-send-proxy inter 200ms"))
 		conn := accept(t, backend)
 		defer conn.Close()
@@ -91,9 +101,10 @@ backend be
 `, front, backend)
 }
 
-func listen(t *testing.T) net.Listener {
+// listen listens on a free port of addr in ns.
+func listen(t *testing.T, ns *pttest.NetNS, addr netip.Addr) net.Listener {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	l, err := ns.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,22 +112,27 @@ func listen(t *testing.T) net.Listener {
 	return l
 }
 
-// freePort is a loopback port nothing listens on, for haproxy's frontend.
-func freePort(t *testing.T) netip.AddrPort {
+// freePort is a port of addr in ns that nothing listens on, for haproxy's frontend.
+func freePort(t *testing.T, ns *pttest.NetNS, addr netip.Addr) netip.AddrPort {
 	t.Helper()
-	l := listen(t)
+	l := listen(t, ns, addr)
 	ap := netip.MustParseAddrPort(l.Addr().String())
 	l.Close()
 	return ap
 }
 
-// dialRetry dials the frontend from local until haproxy has bound it.
+// dialRetry dials the frontend from local, in haproxy's namespace, until haproxy has bound
+// it.
 func dialRetry(t *testing.T, h *pttest.HAProxy, front netip.AddrPort, local netip.Addr) net.Conn {
 	t.Helper()
 	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0)), Timeout: time.Second}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := d.Dial("tcp4", front.String())
+		var c net.Conn
+		err := h.NS.Do(func() (err error) {
+			c, err = d.Dial("tcp", front.String())
+			return err
+		})
 		if err == nil {
 			return c
 		}

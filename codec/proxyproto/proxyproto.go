@@ -157,9 +157,7 @@ func parseV1(in []byte) (int, Header, error) {
 	var fields [4][]byte
 	for i := range fields {
 		fields[i], rest = cutSpace(rest)
-		if len(fields[i]) == 0 {
-			return 0, Header{}, fmt.Errorf("%w: empty field (double or trailing space?)", ErrMalformedV1)
-		}
+		// An empty field (a double or trailing space) fails as an address or port below.
 		if (i < 3) != (rest != nil) {
 			return 0, Header{}, fmt.Errorf("%w: want 4 fields after %s", ErrMalformedV1, proto)
 		}

@@ -179,6 +179,8 @@ func badCases() []badCase {
 		{"v1 no line end", []byte("PROXY TCP4 " + strings.Repeat("1", 200)), ErrTooLong, V1Max},
 		{"v1 missing CR", []byte("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"), ErrMalformedV1, 0},
 		{"v1 UNKNOWN missing CR", []byte("PROXY UNKNOWN\n"), ErrMalformedV1, 0},
+		{"v1 missing CR, two-digit port", []byte("PROXY TCP4 1.2.3.4 5.6.7.8 1 23\n"), ErrMalformedV1, 0},
+		{"v1 UNKNOWN rest missing CR", []byte("PROXY UNKNOWN xy\n"), ErrMalformedV1, 0},
 		{"v1 empty protocol", []byte("PROXY \r\n"), ErrMalformedV1, 0},
 		{"v1 protocol TCP5", []byte("PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n"), ErrMalformedV1, 0},
 		{"v1 UNKNOWNX", []byte("PROXY UNKNOWNX\r\n"), ErrMalformedV1, 0},

@@ -1,6 +1,7 @@
 package pttest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // HAProxyPath returns the haproxy binary, or fails the test: the PROXY protocol tests need
@@ -29,32 +32,40 @@ func HAProxyPath(t testing.TB) string {
 // HAProxy is one haproxy process started by a test.
 type HAProxy struct {
 	Cmd    *exec.Cmd
+	NS     *NetNS // the namespace it runs in
 	output lockedBuilder
 	done   chan struct{}
 }
 
-// StartHAProxy runs haproxy in the foreground with config as its whole configuration, and
-// stops it when the test ends. The config should set global maxconn, so that haproxy sizes
+// StartHAProxy runs haproxy in ns (a new loopback-only namespace if nil) in the foreground
+// with config as its whole configuration, and stops it when the test ends. The config should set global maxconn, so that haproxy sizes
 // its descriptor limit from it rather than raising it past the machine's. It returns as soon
 // as haproxy has started; a caller waits for a frontend by dialling it until it accepts (a
 // probe would be relayed to the backend like any client).
-func StartHAProxy(t testing.TB, config string) *HAProxy {
+func StartHAProxy(t testing.TB, ns *NetNS, config string) *HAProxy {
 	t.Helper()
 	bin := HAProxyPath(t)
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &HAProxy{done: make(chan struct{})}
+	if ns == nil {
+		ns = NewNetNS(t)
+	}
+	h := &HAProxy{NS: ns, done: make(chan struct{})}
 	h.Cmd = exec.Command(bin, "-db", "-f", cfg)
 	h.Cmd.Stdout, h.Cmd.Stderr = &h.output, &h.output
 	// Kill haproxy if this test process dies first. Pdeathsig follows the forking thread,
-	// so that thread stays locked until haproxy has ended.
+	// so that thread stays (locked, in the namespace) until haproxy has ended.
 	h.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	started := make(chan error, 1)
 	go func() {
 		defer close(h.done)
 		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := unix.Setns(int(ns.fd.Fd()), unix.CLONE_NEWNET); err != nil {
+			started <- fmt.Errorf("setns: %v", err)
+			return
+		}
 		if err := h.Cmd.Start(); err != nil {
 			started <- err
 			return
