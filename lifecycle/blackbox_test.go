@@ -1,7 +1,8 @@
 package lifecycle
 
 // Black-box tests: the real binary, started with the environment tor would give it, read
-// line by line on stdout. One row per requirement of pt-spec / pt-conformance.
+// line by line on stdout. One row per testable requirement of pt-spec, each checked against
+// what tor and goptlib actually do.
 
 import (
 	"bufio"
@@ -89,7 +90,7 @@ func hasLine(lines []string, re string) bool {
 
 var statusVersion = regexp.MustCompile(`^STATUS TRANSPORT=[a-z0-9]+ TYPE=version IMPLEMENTATION="ptreactor" VERSION="[\x21-\x7e]+"$`)
 
-// Setup failures: each is one exact line on stdout and exit status 1 (pt-conformance B-E, H).
+// Setup failures: each is one exact line on stdout and exit status 1.
 func TestSetupErrors(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
@@ -167,7 +168,7 @@ func TestSetupErrors(t *testing.T) {
 }
 
 // A client: VERSION, STATUS version, CMETHOD on 127.0.0.1 with a real port that accepts,
-// CMETHODS DONE; unknown names skipped without CMETHOD-ERROR (pt-conformance 4, 24, 25, 52).
+// CMETHODS DONE; unknown names skipped without CMETHOD-ERROR.
 func TestClientMethods(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "pt_state") + "/"
 	p := pttest.Start(t, pttest.ClientEnv(state, "obfs2,plain,obfs3", "TOR_PT_MANAGED_TRANSPORT_VER=1,1a,2b,this_is_a_valid_ver"))
@@ -210,7 +211,7 @@ func TestClientMethods(t *testing.T) {
 	}
 }
 
-// No known transport: CMETHODS DONE at once, then exit 3 (pt-conformance 26).
+// No known transport: CMETHODS DONE at once, then exit 3.
 func TestNothingToLaunch(t *testing.T) {
 	p := pttest.Start(t, pttest.ClientEnv(t.TempDir(), "obfs2,obfs3"))
 	lines := allLines(t, p)
@@ -223,7 +224,7 @@ func TestNothingToLaunch(t *testing.T) {
 	}
 }
 
-// TOR_PT_PROXY: PROXY DONE after VERSION and before any CMETHOD (pt-conformance 16-19).
+// TOR_PT_PROXY: PROXY DONE after VERSION and before any CMETHOD.
 func TestProxyDone(t *testing.T) {
 	for _, proxy := range []string{
 		"socks5://127.0.0.1:8001",
@@ -245,8 +246,8 @@ func TestProxyDone(t *testing.T) {
 }
 
 // A server: SMETHOD on the BINDADDR address with the real port; without a BINDADDR entry
-// 0.0.0.0:0 (pt-conformance 41, 42, 47); a bind failure is SMETHOD-ERROR with a reason and
-// the other transports still start (49).
+// 0.0.0.0:0; a bind failure is SMETHOD-ERROR with a reason and
+// the other transports still start.
 func TestServerMethods(t *testing.T) {
 	p := pttest.Start(t, pttest.ServerEnv(t.TempDir(), "plain", "plain-127.0.0.1:0", "127.0.0.1:9",
 		"TOR_PT_SERVER_TRANSPORT_OPTIONS=plain:opt=a=b\\;c"))
@@ -342,7 +343,7 @@ func refusesSoon(t *testing.T, addr string) {
 	t.Fatalf("%s still accepts connections", addr)
 }
 
-// TOR_PT_EXIT_ON_STDIN_CLOSE=1: stdin EOF ends the process cleanly (pt-conformance 53).
+// TOR_PT_EXIT_ON_STDIN_CLOSE=1: stdin EOF ends the process cleanly.
 func TestStdinCloseExits(t *testing.T) {
 	p, addr := startClient(t, "TOR_PT_EXIT_ON_STDIN_CLOSE=1")
 	p.Stdin.Close()
@@ -352,7 +353,7 @@ func TestStdinCloseExits(t *testing.T) {
 	refusesSoon(t, addr)
 }
 
-// Without TOR_PT_EXIT_ON_STDIN_CLOSE=1, a closed stdin changes nothing (pt-conformance 54).
+// Without TOR_PT_EXIT_ON_STDIN_CLOSE=1, a closed stdin changes nothing.
 func TestStdinCloseIgnored(t *testing.T) {
 	for _, v := range []string{"", "0"} {
 		p, addr := startClient(t, "TOR_PT_EXIT_ON_STDIN_CLOSE="+v)
@@ -370,8 +371,7 @@ func TestStdinCloseIgnored(t *testing.T) {
 	}
 }
 
-// SIGTERM ends client and server at once, even with tor's end of stdout already closed
-// (pt-conformance 55).
+// SIGTERM ends client and server at once, even with tor's end of stdout already closed.
 func TestSIGTERM(t *testing.T) {
 	for _, start := range []func(*testing.T, ...string) (*pttest.Proc, string){startClient, startServer} {
 		p, addr := start(t, "TOR_PT_EXIT_ON_STDIN_CLOSE=1")
@@ -389,8 +389,7 @@ func TestSIGTERM(t *testing.T) {
 }
 
 // SIGINT, both modes: the first closes the listeners and waits for open connections; a
-// second SIGINT ends it; with nothing open, the first one ends it once drained
-// (pt-conformance 56).
+// second SIGINT ends it; with nothing open, the first one ends it once drained.
 func TestSIGINT(t *testing.T) {
 	for _, start := range []func(*testing.T, ...string) (*pttest.Proc, string){startClient, startServer} {
 		// Drain, then a second SIGINT.
@@ -448,7 +447,7 @@ func TestGnetLoggingEnvIgnored(t *testing.T) {
 }
 
 // LOG messages are CStrings, and IP addresses are scrubbed from LOG lines and the log file
-// unless -unsafe-logging (pt-conformance 51; pt-spec 4).
+// unless -unsafe-logging (pt-spec 4).
 func TestLogQuotingAndScrubbing(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "custom.log")
@@ -501,7 +500,7 @@ func TestVersionFlag(t *testing.T) {
 	}
 }
 
-// tor closes its end of our stdout right after SIGTERM (pt-conformance 55): later writes
+// tor closes its end of our stdout right after SIGTERM: later writes
 // fail with EPIPE, which must neither kill the process with SIGPIPE nor block its exit.
 func TestClosedStdout(t *testing.T) {
 	cmd := exec.Command(pttest.Binary(t), "-log-level", "debug")

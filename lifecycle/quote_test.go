@@ -36,7 +36,7 @@ func TestQuoteCString(t *testing.T) {
 	}
 }
 
-// pt-conformance 44: tor escapes ':', ';' and '\' in each k=v item, not '='.
+// tor escapes ':', ';' and '\' in each k=v item, not '='.
 func TestParseTransportOptions(t *testing.T) {
 	for _, c := range []struct {
 		in   string
@@ -75,7 +75,7 @@ func TestParseTransportOptions(t *testing.T) {
 	}
 }
 
-// The goptlib vectors of pt-conformance 35 are for the SOCKS argument string, which shares
+// goptlib's test vectors for the SOCKS argument string apply here: that string shares
 // the k=v;k=v grammar with one transport's TOR_PT_SERVER_TRANSPORT_OPTIONS items: prefix
 // each item with "t:" and parse.
 func TestTransportOptionsGoptlibVectors(t *testing.T) {

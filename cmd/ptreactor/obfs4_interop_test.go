@@ -13,11 +13,11 @@ import (
 )
 
 // interopVolume is how much each direction carries in every iat-mode: 64 MiB, SHA-256
-// checked at both ends. In modes 1 and 2 the sender sleeps between MTU-sized writes
-// (obfs4-notes §11), which holds obfs4proxy to 100-250 KB/s, so one paced transfer takes
-// 4 to 10 minutes. The transfers of one test therefore run at the same time, in goroutines
-// rather than parallel subtests, which go test would queue behind -parallel (GOMAXPROCS, 2
-// here). The deadline is a bound on a hang, not a speed check.
+// checked at both ends. In modes 1 and 2 the sender sleeps between MTU-sized writes (a
+// delay drawn per chunk), which holds obfs4proxy to 100-250 KB/s, so one paced transfer
+// takes 4 to 10 minutes. The transfers of one test therefore run at the same time, in
+// goroutines rather than parallel subtests, which go test would queue behind -parallel
+// (GOMAXPROCS, 2 here). The deadline is a bound on a hang, not a speed check.
 const interopVolume = 64 << 20
 
 // interopDeadline bounds one transfer: iat-mode 0 takes seconds, iat-mode 2 with obfs4proxy

@@ -16,7 +16,7 @@ import (
 )
 
 // probeIdentity pins the bridge identity so that its close delay is known: with drbg-seed
-// 000102…17 the delay is 24 s (obfs4-notes §13), so a failed handshake is closed 30+24 s
+// 000102…17 the delay is 24 s, so a failed handshake is closed 30+24 s
 // after it began.
 const probeIdentity = "obfs4:node-id=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3" +
 	";obfs4:private-key=8fbdaf04383991bf1ba98c4f8c829dde01f2236cf00d7fdbb381f462ae0bce6e" +

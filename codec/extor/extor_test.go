@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// seq returns n bytes counting up from start: the inputs of pt-conformance N.
+// seq returns n bytes counting up from start, the inputs the known answers are built from.
 func seq(start byte, n int) []byte {
 	b := make([]byte, n)
 	for i := range b {

@@ -17,7 +17,7 @@ import (
 	"github.com/ptreactor/ptreactor/codec/obfs4/ntor"
 )
 
-// Handshake sizes (obfs4-notes §1).
+// Handshake sizes.
 const (
 	maxHandshakeLength = 8192
 	reprLength         = elligator.Size

@@ -28,7 +28,7 @@ const (
 	argLegacyRepr = "legacy-repr"
 )
 
-// The iat-modes: how a side shapes its writes in time (obfs4-notes §11).
+// The iat-modes: how a side shapes its writes in time.
 const (
 	IATNone     = 0 // one burst per write, padded
 	IATEnabled  = 1 // bursts cut into MTU chunks with random delays
@@ -103,7 +103,7 @@ type clientArgs struct {
 	iatMode int
 	// legacyRepr sends representatives with bits 254 and 255 clear, which obfs4proxy
 	// 0.0.11 and older decode correctly; with the random top bits that current peers send,
-	// about half of all handshakes with such a bridge fail (obfs4-notes §3). It is off by
+	// about half of all handshakes with such a bridge fail. It is off by
 	// default because always-zero top bits are a distinguisher.
 	legacyRepr bool
 	biased     bool // Transport.BiasedDist

@@ -14,7 +14,7 @@
 // used for one handshake only.
 //
 // Where the deployed peers depart from the obfs4 spec, this package follows the peers;
-// shared/specs/obfs4-notes.md lists the departures.
+// the comment at each departure says what the peers do.
 package obfs4
 
 import (

@@ -234,7 +234,7 @@ func TestLegacyRepr(t *testing.T) {
 	}
 }
 
-// Client handshake known answer (obfs4-notes §13): P_C = 77 zero bytes, E = "480000".
+// Client handshake known answer: P_C = 77 zero bytes, E = "480000".
 func TestClientHandshakeKAT(t *testing.T) {
 	var key bridgeKey
 	for i := range key.nodeID {
@@ -269,7 +269,7 @@ func TestConstants(t *testing.T) {
 	}
 }
 
-// Close delay known answer (obfs4-notes §13): seed 00..17 gives 24 s.
+// Close delay known answer: seed 00..17 gives 24 s.
 func TestCloseDelay(t *testing.T) {
 	st := &serverState{}
 	for i := range st.drbgSeed {

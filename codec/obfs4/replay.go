@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Replay filter bounds (obfs4-notes §15).
+// Replay filter bounds.
 const (
 	replayTTL      = 3 * time.Hour
 	replayCapacity = 100 * 1024

@@ -85,7 +85,7 @@ func (h *Handshake) httpFeed(in []byte) int {
 }
 
 // httpStatus checks the status line: "HTTP/1.x 200 reason". Anything but 200 fails the
-// tunnel (pt-conformance 19); 407 means the credentials were missing or wrong.
+// tunnel; 407 means the credentials were missing or wrong.
 func (h *Handshake) httpStatus() error {
 	line := h.http.status[:h.http.statusLen]
 	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' ||

@@ -20,7 +20,7 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// Known answers from obfs4-notes §13, computed with lyrebird 0.5.0.
+// Known answers, computed with lyrebird 0.5.0.
 func TestKnownAnswers(t *testing.T) {
 	for _, tc := range []struct{ name, secret, pub, repr string }{
 		{"client0",

@@ -19,7 +19,7 @@
 // payload. Neither allocates per frame once its buffers have grown.
 //
 // The byte layout, the padding rules and the pacing follow deployed obfs4proxy/lyrebird,
-// which differ from the obfs4 spec text in places (see shared/specs/obfs4-notes.md §8–§11).
+// which differ from the obfs4 spec text in places; the comments below say where.
 package framing
 
 import (

@@ -15,7 +15,7 @@ import (
 	"github.com/ptreactor/ptreactor/codec/obfs4/probdist"
 )
 
-// okmC2S is okm[0:72] of the handshake vector in obfs4-notes §13.
+// okmC2S is okm[0:72] of the known-answer handshake (computed with lyrebird 0.5.0).
 const okmC2S = "f131737e993c536f3c97f86585937d9e9c49fc9d3e579242e134982f4df88733344022009bba81f417f3a7e44432fa3039c43f100327c8b68fc3f408addd61c6eb1ba739319b3f06"
 
 func testKey(t testing.TB) []byte {

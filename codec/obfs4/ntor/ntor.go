@@ -1,7 +1,7 @@
 // Package ntor is the ntor key agreement as obfs4 uses it. It is not Tor's ntor: obfs4's
 // transcript suffix is B‖B‖X‖Y‖PROTOID‖NODEID (the identity key twice and the node ID
 // last, an accident of the original Go code that every deployed peer now depends on), and
-// the 144-byte key material is split client→server first. See obfs4-notes §6.
+// the 144-byte key material is split client→server first.
 //
 // The package only does the arithmetic and the hashing; the handshake messages that carry
 // X, Y and AUTH live in package obfs4.

@@ -20,7 +20,7 @@ func hexArray(t *testing.T, s string) (a [32]byte) {
 	return a
 }
 
-// TestKnownAnswers checks obfs4-notes §13, computed with lyrebird 0.5.0.
+// TestKnownAnswers checks answers computed with lyrebird 0.5.0.
 func TestKnownAnswers(t *testing.T) {
 	var id [NodeIDSize]byte
 	for i := range id {
