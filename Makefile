@@ -37,15 +37,17 @@ unit:
 
 # The tests drive the real peers (tor, obfs4proxy, haproxy); a missing one is a failure, so
 # install them here, with what doc-check needs to render the man page (man-db's man,
-# groff-base's troff). haproxy lives in /usr/sbin, which a user's PATH may lack.
+# groff-base's troff) and systemd's systemd-analyze, which checks the shipped unit file.
+# haproxy lives in /usr/sbin, which a user's PATH may lack.
 HAVE_HAPROXY := command -v haproxy >/dev/null || test -x /usr/sbin/haproxy
 deps:
 	@if ! command -v tor >/dev/null || ! command -v obfs4proxy >/dev/null || \
-	    ! command -v man >/dev/null || ! command -v troff >/dev/null || ! { $(HAVE_HAPROXY); }; then \
-		apt-get update -qq && apt-get install -y -qq tor obfs4proxy haproxy man-db groff-base >/dev/null; \
+	    ! command -v man >/dev/null || ! command -v troff >/dev/null || ! { $(HAVE_HAPROXY); } || \
+	    ! command -v systemd-analyze >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq tor obfs4proxy haproxy man-db groff-base systemd >/dev/null; \
 	fi
 	@command -v tor >/dev/null && command -v obfs4proxy >/dev/null && { $(HAVE_HAPROXY); } && \
-		command -v man >/dev/null && command -v troff >/dev/null
+		command -v man >/dev/null && command -v troff >/dev/null && command -v systemd-analyze >/dev/null
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
