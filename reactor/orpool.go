@@ -192,7 +192,7 @@ func (p *orPool) dial(ctx context.Context, d *dialer, client net.Addr, transport
 		}
 		tried |= 1 << i
 		in := p.inst[i]
-		c, err := d.dialExtOR(ctx, in.Addr, in.CookieFile, userAddr, transport)
+		c, err := p.attempt(ctx, d, in, userAddr, transport, tried)
 		if err == nil {
 			p.succeeded(i)
 			return c, nil
@@ -208,4 +208,16 @@ func (p *orPool) dial(ctx context.Context, d *dialer, client net.Addr, transport
 		}
 		p.failed(i, err, time.Now())
 	}
+}
+
+// attempt dials one instance. While other instances are left to try, it may take only half
+// of the time the setup has left, so that an instance that accepts but never answers (a
+// tor that hangs) leaves time for the next one.
+func (p *orPool) attempt(ctx context.Context, d *dialer, in *poolInstance, userAddr netip.AddrPort, transport string, tried uint64) (net.Conn, error) {
+	if dl, ok := ctx.Deadline(); ok && tried != 1<<len(p.inst)-1 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+		defer cancel()
+	}
+	return d.dialExtOR(ctx, in.Addr, in.CookieFile, userAddr, transport)
 }

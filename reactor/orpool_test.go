@@ -359,3 +359,31 @@ func TestNewDialerPool(t *testing.T) {
 		}
 	}
 }
+
+// An instance that accepts and never answers costs its clients half the setup time, not
+// their tunnel: they are served by their next instance.
+func TestPoolORPortHung(t *testing.T) {
+	good := startPoolStandIn(t, harness.ExtOROptions{})
+	hung := ORInstance{Addr: addrPort(t, silentServer(t)), CookieFile: good.CookieFile}
+	pool := append([]ORInstance{hung}, poolOf(t, good)...)
+	d, logs := poolDialer(t, pool)
+	// A client that ranks the hung instance first.
+	var client netip.Addr
+	for _, ip := range poolClients(100) {
+		k := ip.As16()
+		if d.pool.pick(&k, 0, 0) == 0 {
+			client = ip
+			break
+		}
+	}
+	if !client.IsValid() {
+		t.Fatal("no client ranks instance 1 first")
+	}
+	var port uint16 = 1000
+	if got := dialEach(t, d, []*poolStandIn{good}, []netip.Addr{client}, &port); got[client] != 0 {
+		t.Fatalf("served by %d", got[client])
+	}
+	if n := countLines(logs, "level=WARN msg=\"ORPort pool instance down"); n != 1 || !strings.Contains(logs.String(), "deadline") && !strings.Contains(logs.String(), "timeout") {
+		t.Errorf("%d warnings:\n%s", n, logs)
+	}
+}
