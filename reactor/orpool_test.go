@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -385,5 +386,42 @@ func TestPoolORPortHung(t *testing.T) {
 	}
 	if n := countLines(logs, "level=WARN msg=\"ORPort pool instance down"); n != 1 || !strings.Contains(logs.String(), "deadline") && !strings.Contains(logs.String(), "timeout") {
 		t.Errorf("%d warnings:\n%s", n, logs)
+	}
+}
+
+// Dials from many goroutines at once while an instance goes away: every one succeeds, and
+// the instance is reported down once (run it with -race too).
+func TestPoolORPortKilledConcurrent(t *testing.T) {
+	ss := []*poolStandIn{startPoolStandIn(t, harness.ExtOROptions{}), startPoolStandIn(t, harness.ExtOROptions{}), startPoolStandIn(t, harness.ExtOROptions{})}
+	d, logs := poolDialer(t, poolOf(t, ss...))
+	clients := poolClients(64)
+	errs := make(chan error, len(clients)*4)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < 4; r++ {
+				for j := g; j < len(clients); j += 8 {
+					c, err := d.dialTor(testCtx(t), net.TCPAddrFromAddrPort(netip.AddrPortFrom(clients[j], 1)), "obfs4")
+					if err != nil {
+						errs <- err
+						continue
+					}
+					c.Close()
+				}
+				if g == 0 && r == 0 {
+					ss[2].Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := countLines(logs, "level=WARN"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, logs)
 	}
 }
