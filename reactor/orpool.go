@@ -8,6 +8,7 @@ package reactor
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -55,6 +56,7 @@ type poolInstance struct {
 	retryAt atomic.Int64
 	mu      sync.Mutex // serializes the changes of health below and of retryAt
 	down    bool
+	since   time.Time // when down last changed
 	backoff time.Duration
 }
 
@@ -127,21 +129,21 @@ func (p *orPool) pick(client *[16]byte, tried uint64, now int64) int {
 	return bestDown
 }
 
-// failed marks an instance down after a dial to it failed with err. The first failure is
-// logged at warning; a failed retry doubles the backoff. A failure of a dial that began
-// before the instance was marked down (while it was not due for a retry) changes nothing.
-func (p *orPool) failed(i int, err error, now time.Time) {
+// failed marks an instance down after a dial to it that started at started failed with
+// err, at now. The first failure is logged at warning; a failed retry doubles the backoff.
+// Reports of dials that began before the instance last changed state, or before its retry
+// time, are stale (they were aimed at the instance as it was) and change nothing.
+func (p *orPool) failed(i int, err error, started, now time.Time) {
 	in := p.inst[i]
 	in.mu.Lock()
-	if in.down && now.UnixNano() < in.retryAt.Load() {
+	if in.down && started.UnixNano() < in.retryAt.Load() || !in.down && started.Before(in.since) {
 		in.mu.Unlock()
 		return
 	}
 	wasDown := in.down
-	switch {
-	case !in.down:
-		in.backoff = poolBackoffMin
-	case in.backoff < poolBackoffMax:
+	if !wasDown {
+		in.backoff, in.since = poolBackoffMin, now
+	} else {
 		in.backoff = min(2*in.backoff, poolBackoffMax)
 	}
 	in.down = true
@@ -158,22 +160,24 @@ func (p *orPool) failed(i int, err error, now time.Time) {
 		"instance", in.n, "extorport", in.Addr.String(), "err", err, "retry_in", backoff)
 }
 
-// succeeded marks an instance up after a dial to it succeeded; back from down, that is
-// logged at notice.
-func (p *orPool) succeeded(i int) {
+// succeeded marks an instance up after a dial to it that started at started succeeded;
+// back from down, that is logged at notice. A dial that began before the instance went
+// down says nothing about it now.
+func (p *orPool) succeeded(i int, started, now time.Time) {
 	in := p.inst[i]
 	if in.retryAt.Load() == 0 {
 		return
 	}
 	in.mu.Lock()
-	wasDown := in.down
-	in.down, in.backoff = false, 0
+	if !in.down || started.Before(in.since) {
+		in.mu.Unlock()
+		return
+	}
+	in.down, in.backoff, in.since = false, 0, now
 	in.retryAt.Store(0)
 	in.mu.Unlock()
-	if wasDown {
-		p.log.Log(context.Background(), levelNotice, "ORPort pool instance back up",
-			"instance", in.n, "extorport", in.Addr.String())
-	}
+	p.log.Log(context.Background(), levelNotice, "ORPort pool instance back up",
+		"instance", in.n, "extorport", in.Addr.String())
 }
 
 // dial connects a client to its instance: the first of its ranking that is up, and on a
@@ -192,21 +196,22 @@ func (p *orPool) dial(ctx context.Context, d *dialer, client net.Addr, transport
 		}
 		tried |= 1 << i
 		in := p.inst[i]
+		started := time.Now()
 		c, err := p.attempt(ctx, d, in, userAddr, transport, tried)
 		if err == nil {
-			p.succeeded(i)
+			p.succeeded(i, started, time.Now())
 			return c, nil
 		}
 		lastErr = fmt.Errorf("ORPort pool instance %d: %w", in.n, err)
-		if ctx.Err() != nil {
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
 			// The setup's time is up or the engine is closing: the instance may be only
 			// slow, and no other has time left.
-			if context.Cause(ctx) == context.DeadlineExceeded {
-				p.failed(i, err, time.Now())
+			if !errors.Is(context.Cause(ctx), context.Canceled) {
+				p.failed(i, err, started, time.Now())
 			}
 			return nil, lastErr
 		}
-		p.failed(i, err, time.Now())
+		p.failed(i, err, started, time.Now())
 	}
 }
 

@@ -170,7 +170,7 @@ func TestPoolPickAllocs(t *testing.T) {
 		insts[i] = ORInstance{Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(5000+i)), CookieFile: "c"}
 	}
 	p := newORPool(slog.New(slog.DiscardHandler), insts)
-	p.failed(3, fmt.Errorf("x"), time.Now())
+	p.failed(3, fmt.Errorf("x"), time.Now(), time.Now())
 	k := netip.MustParseAddr("198.51.100.7").As16()
 	if n := testing.AllocsPerRun(1000, func() { p.pick(&k, 1<<5, time.Now().UnixNano()) }); n != 0 {
 		t.Fatalf("%v allocations per pick", n)
@@ -423,5 +423,57 @@ func TestPoolORPortKilledConcurrent(t *testing.T) {
 	}
 	if n := countLines(logs, "level=WARN"); n != 1 {
 		t.Errorf("%d warnings, want 1:\n%s", n, logs)
+	}
+}
+
+// The backoff: 1 s, doubling on each failed retry up to 1 min; failures of dials that
+// began before the instance went down change nothing; a success ends it.
+func TestPoolBackoff(t *testing.T) {
+	insts := []ORInstance{
+		{Addr: netip.MustParseAddrPort("127.0.0.1:5000"), CookieFile: "c"},
+		{Addr: netip.MustParseAddrPort("127.0.0.1:5001"), CookieFile: "c"},
+	}
+	p := newORPool(slog.New(slog.DiscardHandler), insts)
+	var k [16]byte
+	for k[15] = 0; p.pick(&k, 0, 0) != 0; k[15]++ {
+	}
+	t0 := time.Unix(1000, 0)
+	err := fmt.Errorf("refused")
+	p.failed(0, err, t0, t0)
+	want := t0.Add(time.Second)
+	p.failed(0, err, t0.Add(-time.Millisecond), t0.Add(500*time.Millisecond)) // in flight before: ignored
+	p.succeeded(0, t0.Add(-time.Millisecond), t0.Add(500*time.Millisecond))   // likewise
+	if got := p.inst[0].retryAt.Load(); got != want.UnixNano() {
+		t.Fatalf("retry at %v, want %v", time.Unix(0, got), want)
+	}
+	if i := p.pick(&k, 0, want.UnixNano()-1); i != 1 {
+		t.Fatalf("down instance picked before its retry time")
+	}
+	if i := p.pick(&k, 1<<1, want.UnixNano()-1); i != 0 {
+		t.Fatalf("with the other tried, a down instance is still tried")
+	}
+	if i := p.pick(&k, 0, want.UnixNano()); i != 0 {
+		t.Fatalf("not retried at its retry time")
+	}
+	now, step := want, 2*time.Second
+	for n := 0; n < 10; n++ {
+		p.failed(0, err, now, now)
+		if got := time.Duration(p.inst[0].retryAt.Load() - now.UnixNano()); got != step {
+			t.Fatalf("retry %d: backoff %v, want %v", n, got, step)
+		}
+		now = now.Add(step)
+		step = min(2*step, poolBackoffMax)
+	}
+	p.succeeded(0, now, now)
+	if p.inst[0].retryAt.Load() != 0 || p.pick(&k, 0, now.UnixNano()) != 0 {
+		t.Fatal("not up after a success")
+	}
+	p.failed(0, err, now.Add(-time.Millisecond), now) // began while it was down: ignored
+	if p.inst[0].retryAt.Load() != 0 {
+		t.Fatal("down after a stale failure")
+	}
+	p.failed(0, err, now, now)
+	if got := time.Duration(p.inst[0].retryAt.Load() - now.UnixNano()); got != poolBackoffMin {
+		t.Fatalf("backoff after being up again: %v", got)
 	}
 }

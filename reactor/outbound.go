@@ -2,7 +2,7 @@ package reactor
 
 // This file opens the far side of a tunnel: the connection to the bridge in client mode
 // (directly or through TOR_PT_PROXY) and the connection to tor in server mode (its Extended
-// ORPort or its plain ORPort). These dials block, with their handshakes, so the reactor runs
+// ORPort or its plain ORPort, or the Extended ORPort of one of a pool of tors: orpool.go). These dials block, with their handshakes, so the reactor runs
 // them on a goroutine of their own and enrolls the finished connection on the loop of the
 // tunnel's inbound side. Every handshake reads exactly as many bytes as it needs: the loop
 // takes over the file descriptor, not a Go reader, so a byte read here past a handshake
