@@ -195,42 +195,12 @@ func TestORPoolEndToEnd(t *testing.T) {
 		t.Fatalf("no SMETHOD: %q", lines)
 	}
 
-	// via returns the stand-in that served the connection from src.
-	via := func(src netip.AddrPort) int {
-		for k := 0; k < 100; k++ {
-			for i, s := range ss {
-				for _, sess := range s.Sessions() {
-					if sess.UserAddr == src.String() && sess.Okay {
-						return i
-					}
-				}
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("no stand-in served %v", src)
-		return -1
-	}
 	first := map[netip.Addr]int{}
 	used := map[int]int{}
 	for round := 0; round < 2; round++ {
 		for k := 0; k < 20; k++ {
 			src := netip.AddrFrom4([4]byte{127, 2, 0, byte(1 + k)})
-			nd := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), Timeout: lineWait}
-			c, err := nd.Dial("tcp", server)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = c.SetDeadline(time.Now().Add(lineWait))
-			msg := []byte(fmt.Sprintf("client %v round %d", src, round))
-			if _, err := c.Write(msg); err != nil {
-				t.Fatal(err)
-			}
-			got := make([]byte, len(msg))
-			if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
-				t.Fatalf("%v: echo %q, %v", src, got, err)
-			}
-			i := via(c.LocalAddr().(*net.TCPAddr).AddrPort())
-			c.Close()
+			i := poolClient(t, server, src, exts(ss))
 			if i == 1 {
 				t.Errorf("%v served by the DENY stand-in", src)
 			}
@@ -262,5 +232,119 @@ func TestORPoolEndToEnd(t *testing.T) {
 	}
 	if warn != 1 {
 		t.Errorf("%d pool warnings, want 1: %q", warn, lines)
+	}
+}
+
+func exts(ss []*pttest.ExtORPort) []*harness.ExtORPort {
+	var out []*harness.ExtORPort
+	for _, s := range ss {
+		out = append(out, s.ExtORPort)
+	}
+	return out
+}
+
+// poolClient moves bytes through the plain server at server from source address src and
+// returns the index of the stand-in that served the tunnel (the one whose session has the
+// connection's address as USERADDR).
+func poolClient(t *testing.T, server string, src netip.Addr, ss []*harness.ExtORPort) int {
+	t.Helper()
+	nd := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), Timeout: lineWait}
+	c, err := nd.Dial("tcp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(lineWait))
+	msg := []byte(fmt.Sprintf("client %v", c.LocalAddr()))
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
+		t.Fatalf("%v: echo %q, %v", src, got, err)
+	}
+	ua := c.LocalAddr().(*net.TCPAddr).AddrPort().String()
+	for i, s := range ss {
+		for _, sess := range s.Sessions() {
+			if sess.UserAddr == ua && sess.Okay && sess.AuthOK {
+				return i
+			}
+		}
+	}
+	t.Fatalf("no stand-in served %v", ua)
+	return -1
+}
+
+// The real binary with a pool list of three stand-ins: one killed, only its clients move
+// and are served by the others; back on its port, its clients return after the backoff;
+// every cookie rewritten, new tunnels authenticate with the new ones.
+func TestORPoolEndToEndKilled(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	ss := make([]*harness.ExtORPort, 3)
+	var items []string
+	for i, dir := range dirs {
+		e, err := harness.StartExtORPort(dir, harness.ExtOROptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Close)
+		ss[i] = e
+		items = append(items, e.Addr+"="+e.CookieFile)
+	}
+	p := pttest.Start(t, pttest.ServerEnv(t.TempDir(), "plain", "plain-127.0.0.1:0", "127.0.0.1:9"), "-orport-pool", strings.Join(items, ","))
+	var server string
+	var lines []string
+	for _, l := range config(t, p) {
+		lines = append(lines, l)
+		if strings.HasPrefix(l, "SMETHOD plain ") {
+			server = strings.Fields(l)[2]
+		}
+	}
+	if server == "" {
+		t.Fatalf("no SMETHOD: %q", lines)
+	}
+	var clients []netip.Addr
+	for k := 0; k < 24; k++ {
+		clients = append(clients, netip.AddrFrom4([4]byte{127, 4, 0, byte(1 + k)}))
+	}
+	round := func() map[netip.Addr]int {
+		m := map[netip.Addr]int{}
+		for _, src := range clients {
+			m[src] = poolClient(t, server, src, ss)
+		}
+		return m
+	}
+	before := round()
+	victim := before[clients[0]]
+	ss[victim].Close()
+	during := round()
+	for _, src := range clients {
+		if before[src] == victim && during[src] == victim || before[src] != victim && during[src] != before[src] {
+			t.Errorf("%v: instance %d, with %d down %d", src, before[src], victim, during[src])
+		}
+	}
+	e, err := harness.StartExtORPort(dirs[victim], harness.ExtOROptions{Addr: ss[victim].Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	ss[victim] = e
+	time.Sleep(1100 * time.Millisecond) // the first backoff is 1 s
+	for _, s := range ss {
+		if err := s.RewriteCookie(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := round() // poolClient checks AuthOK
+	for _, src := range clients {
+		if after[src] != before[src] {
+			t.Errorf("%v: instance %d, after the restart %d", src, before[src], after[src])
+		}
+	}
+
+	p.Signal(syscall.SIGTERM)
+	lines = append(lines, allLines(t, p)...)
+	if !hasLine(lines, `^LOG SEVERITY=warning .*ORPort pool instance down`) || !hasLine(lines, `^LOG SEVERITY=notice .*ORPort pool instance back up`) {
+		t.Errorf("no down warning and back-up notice: %q", lines)
 	}
 }
