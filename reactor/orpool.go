@@ -204,8 +204,9 @@ func (p *orPool) dial(ctx context.Context, d *dialer, client net.Addr, transport
 		}
 		lastErr = fmt.Errorf("ORPort pool instance %d: %w", in.n, err)
 		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
-			// The setup's time is up or the engine is closing: the instance may be only
-			// slow, and no other has time left.
+			// No time is left for another instance. An instance that used up the setup's
+			// time did not answer in time and counts as down; a dial cancelled because the
+			// engine is closing says nothing about it.
 			if !errors.Is(context.Cause(ctx), context.Canceled) {
 				p.failed(i, err, started, time.Now())
 			}
