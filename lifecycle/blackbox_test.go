@@ -98,6 +98,18 @@ func TestSetupErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "state")
+	pools := map[string]string{
+		"pool-empty": "# no instance yet\n\n",
+		"pool-bad":   "127.0.0.1:5000 /c1\n127.0.0.1:5001\n",
+		"pool-dup":   "127.0.0.1:5000 /c1\n# again\n127.0.0.1:5000 /c2\n",
+		"pool-name":  "localhost:5000 /c1\n",
+	}
+	for name, text := range pools {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool := func(name string) []string { return []string{"-orport-pool", filepath.Join(dir, name)} }
 	client := []string{"TOR_PT_MANAGED_TRANSPORT_VER=1", "TOR_PT_STATE_LOCATION=" + state, "TOR_PT_CLIENT_TRANSPORTS=plain"}
 	server := []string{"TOR_PT_MANAGED_TRANSPORT_VER=1", "TOR_PT_STATE_LOCATION=" + state, "TOR_PT_SERVER_TRANSPORTS=plain",
 		"TOR_PT_SERVER_BINDADDR=plain-127.0.0.1:0", "TOR_PT_ORPORT=127.0.0.1:9"}
@@ -135,6 +147,20 @@ func TestSetupErrors(t *testing.T) {
 			[]string{`ENV-ERROR cannot resolve TOR_PT_ORPORT "127.0.0.1": address 127.0.0.1: missing port in address`}},
 		{"extorport without cookie", with(server, "TOR_PT_EXTENDED_SERVER_PORT=127.0.0.1:4200"), nil,
 			[]string{"ENV-ERROR need TOR_PT_AUTH_COOKIE_FILE environment variable with TOR_PT_EXTENDED_SERVER_PORT"}},
+		{"pool file missing", server, pool("pool-none"),
+			[]string{"ENV-ERROR -orport-pool: cannot read the pool file: open " + filepath.Join(dir, "pool-none") + ": no such file or directory"}},
+		{"pool file empty", server, pool("pool-empty"),
+			[]string{"ENV-ERROR -orport-pool: " + filepath.Join(dir, "pool-empty") + " lists no instance"}},
+		{"pool file bad line", server, pool("pool-bad"),
+			[]string{"ENV-ERROR -orport-pool: " + filepath.Join(dir, "pool-bad") + ` line 2: "127.0.0.1:5001" is not "host:port cookie-file"`}},
+		{"pool file duplicate", server, pool("pool-dup"),
+			[]string{"ENV-ERROR -orport-pool: " + filepath.Join(dir, "pool-dup") + " line 3: 127.0.0.1:5000 is already on line 1"}},
+		{"pool file host name", server, pool("pool-name"),
+			[]string{"ENV-ERROR -orport-pool: " + filepath.Join(dir, "pool-name") + ` line 1: "localhost:5000": "localhost" is not an IP address`}},
+		{"pool list without cookie", server, []string{"-orport-pool", "127.0.0.1:5000"},
+			[]string{`ENV-ERROR -orport-pool: entry 1, "127.0.0.1:5000", is not host:port=cookie-file (a pool file is named by a path that begins with / or .)`}},
+		{"pool for a client", client, []string{"-orport-pool", "127.0.0.1:5000=/c"},
+			[]string{"ENV-ERROR -orport-pool is for a bridge (server mode) only"}},
 		{"proxy bad scheme", with(client, "TOR_PT_PROXY=ftp://127.0.0.1:21"), nil,
 			[]string{"VERSION 1", "STATUS", "PROXY-ERROR proxy URI has invalid scheme: ftp"}},
 		{"proxy host name", with(client, "TOR_PT_PROXY=socks5://localhost:1080"), nil,

@@ -39,6 +39,7 @@ type Options struct {
 	UnsafeLogging bool   // keep IP addresses in logs
 	CPU           string // cipher variant (generic, sse2, avx2); default: env PTREACTOR_CPU, then auto
 	ORPortSource  string // CIDR for reactor.Config.ORSource; "" for none
+	ORPortPool    string // -orport-pool: a pool file or list for reactor.Config.ORPool; "" for none
 	Obfs4DistBias bool   // obfs4's ScrambleSuit-style biased length and delay tables (lyrebird's -obfs4-distBias)
 	Args          []string
 
@@ -137,6 +138,19 @@ func Run(o Options) int {
 		fmt.Fprintln(os.Stderr, "ptreactor:", err)
 		return ExitSetup
 	}
+	var orPool []reactor.ORInstance
+	if o.ORPortPool != "" {
+		if !env.Server {
+			err = errors.New("-orport-pool is for a bridge (server mode) only")
+		} else {
+			orPool, err = parseORPool(o.ORPortPool)
+		}
+		if err != nil {
+			msgs.EnvError(err.Error())
+			fmt.Fprintln(os.Stderr, "ptreactor:", err)
+			return ExitSetup
+		}
+	}
 	if err := makeStateDir(env.StateDir); err != nil {
 		msgs.EnvError(err.Error())
 		return ExitSetup
@@ -192,6 +206,7 @@ func Run(o Options) int {
 		ExtORPort:      env.ExtORPort,
 		AuthCookieFile: env.AuthCookieFile,
 		ORSource:       orSource,
+		ORPool:         orPool,
 	})
 	if err != nil {
 		log.Error("cannot start the engine", "err", err)

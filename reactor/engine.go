@@ -124,6 +124,10 @@ type Config struct {
 	// connections to the (Ext)ORPort is chosen from, so a busy bridge is not capped by the
 	// ephemeral ports of one source address. lifecycle sets it from -orport-source.
 	ORSource netip.Prefix
+	// ORPool, when not empty, replaces ORPort, ExtORPort and AuthCookieFile: each client
+	// goes to one of these Extended ORPorts, chosen by its IP address (orpool.go).
+	// lifecycle sets it from -orport-pool; at most MaxORPoolSize instances.
+	ORPool []ORInstance
 }
 
 // Limits of the data path.

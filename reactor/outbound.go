@@ -2,7 +2,7 @@ package reactor
 
 // This file opens the far side of a tunnel: the connection to the bridge in client mode
 // (directly or through TOR_PT_PROXY) and the connection to tor in server mode (its Extended
-// ORPort or its plain ORPort). These dials block, with their handshakes, so the reactor runs
+// ORPort or its plain ORPort, or the Extended ORPort of one of a pool of tors: orpool.go). These dials block, with their handshakes, so the reactor runs
 // them on a goroutine of their own and enrolls the finished connection on the loop of the
 // tunnel's inbound side. Every handshake reads exactly as many bytes as it needs: the loop
 // takes over the file descriptor, not a Go reader, so a byte read here past a handshake
@@ -46,6 +46,7 @@ type dialer struct {
 	orAddr     netip.AddrPort // the ExtORPort if set, else the ORPort; invalid: neither
 	extOR      bool           // orAddr is an Extended ORPort
 	cookieFile string
+	pool       *orPool      // nil: orAddr; else the pool replaces orAddr
 	orSource   netip.Prefix // masked; invalid: the kernel picks the source
 	sourceNext atomic.Uint64
 }
@@ -64,6 +65,23 @@ func newDialer(cfg *Config) (*dialer, error) {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	switch {
+	case len(cfg.ORPool) > 0:
+		if len(cfg.ORPool) > MaxORPoolSize {
+			return nil, fmt.Errorf("an ORPort pool holds at most %d instances, not %d", MaxORPoolSize, len(cfg.ORPool))
+		}
+		for i, in := range cfg.ORPool {
+			if !in.Addr.IsValid() || in.CookieFile == "" {
+				return nil, fmt.Errorf("ORPort pool instance %d needs an address and an auth cookie file", i+1)
+			}
+			if p := cfg.ORSource; p.IsValid() && p.Addr().Is4() != in.Addr.Addr().Is4() {
+				return nil, fmt.Errorf("source range %v and ORPort pool instance %d (%v) are of different IP versions", p.Masked(), i+1, in.Addr)
+			}
+			if !in.Addr.Addr().IsLoopback() {
+				d.log.Warn("an ORPort pool instance is not on a loopback address; its Extended ORPort traffic is unencrypted",
+					"instance", i+1, "extorport", in.Addr.String())
+			}
+		}
+		d.pool = newORPool(d.log, cfg.ORPool)
 	case cfg.ExtORPort.IsValid():
 		if cfg.AuthCookieFile == "" {
 			return nil, errors.New("an Extended ORPort needs an auth cookie file")
@@ -180,12 +198,13 @@ func (d *dialer) bindFor(dst netip.Addr) netip.Addr {
 
 // dialTor connects to tor for the server side of a tunnel whose client came from client,
 // over transport. Through an Extended ORPort it authenticates, tells tor the client's address
-// and the transport, and returns once tor has said OKAY.
+// and the transport, and returns once tor has said OKAY. With an ORPort pool, the tor is the
+// client's instance of the pool (orpool.go).
 func (d *dialer) dialTor(ctx context.Context, client net.Addr, transport string) (net.Conn, error) {
-	if !d.orAddr.IsValid() {
+	if d.pool == nil && !d.orAddr.IsValid() {
 		return nil, errors.New("no ORPort or Extended ORPort configured")
 	}
-	if !d.extOR {
+	if d.pool == nil && !d.extOR {
 		return d.dialTCP(ctx, d.orAddr, d.nextSource(), keepAliveLocal)
 	}
 
@@ -194,8 +213,17 @@ func (d *dialer) dialTor(ctx context.Context, client net.Addr, transport string)
 	}
 	ctx, cancel := context.WithTimeout(ctx, extORSetupTimeout)
 	defer cancel()
+	if d.pool != nil {
+		return d.pool.dial(ctx, d, client, transport)
+	}
+	return d.dialExtOR(ctx, d.orAddr, d.cookieFile, addrPortOf(client), transport)
+}
+
+// dialExtOR connects to the Extended ORPort at addr and runs its handshake within ctx, with
+// the cookie in cookieFile, telling tor userAddr (none when invalid) and transport.
+func (d *dialer) dialExtOR(ctx context.Context, addr netip.AddrPort, cookieFile string, userAddr netip.AddrPort, transport string) (net.Conn, error) {
 	// tor may rewrite the cookie after it started us (tor bug #15240): read it every time.
-	cookie, err := extor.ReadCookieFile(d.cookieFile)
+	cookie, err := extor.ReadCookieFile(cookieFile)
 	if err != nil {
 		return nil, fmt.Errorf("extended ORPort auth cookie: %w", err)
 	}
@@ -203,11 +231,11 @@ func (d *dialer) dialTor(ctx context.Context, client net.Addr, transport string)
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, err
 	}
-	h, err := extor.NewClient(cookie, nonce, addrPortOf(client), transport)
+	h, err := extor.NewClient(cookie, nonce, userAddr, transport)
 	if err != nil {
 		return nil, err
 	}
-	c, err := d.dialTCP(ctx, d.orAddr, d.nextSource(), keepAliveLocal)
+	c, err := d.dialTCP(ctx, addr, d.nextSource(), keepAliveLocal)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the Extended ORPort: %w", err)
 	}

@@ -179,6 +179,9 @@ type ExtOROptions struct {
 	OkayDelay time.Duration
 	// Handler takes the connection after OKAY; nil means Echo.
 	Handler func(net.Conn)
+	// Addr is where to listen ("": 127.0.0.1:0), e.g. the port of a stand-in that was
+	// closed, to bring it back.
+	Addr string
 }
 
 // ExtORSession is what the stand-in saw on one connection.
@@ -224,7 +227,7 @@ func StartExtORPort(dir string, opts ExtOROptions) (*ExtORPort, error) {
 	if err := e.RewriteCookie(); err != nil {
 		return nil, err
 	}
-	s, err := ServeStandIn("", e.serve)
+	s, err := ServeStandIn(opts.Addr, e.serve)
 	if err != nil {
 		return nil, err
 	}
@@ -297,8 +300,10 @@ func (e *ExtORPort) record(s *ExtORSession) {
 func (e *ExtORPort) serve(c net.Conn) {
 	s := &ExtORSession{Remote: c.RemoteAddr().(*net.TCPAddr).AddrPort()}
 	if err := e.handshake(c, s); err != nil {
-		s.Err = err.Error()
-		e.record(s)
+		if err != errRecorded {
+			s.Err = err.Error()
+			e.record(s)
+		}
 		return
 	}
 	e.opts.Handler(c)
