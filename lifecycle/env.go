@@ -135,9 +135,7 @@ func parseEnv(lookup lookupFunc) (*ptEnv, error) {
 			return nil, envErrorf("need TOR_PT_AUTH_COOKIE_FILE environment variable with TOR_PT_EXTENDED_SERVER_PORT")
 		}
 	}
-	if !e.ORPort.IsValid() && !e.ExtORPort.IsValid() {
-		return nil, envErrorf("need TOR_PT_ORPORT or TOR_PT_EXTENDED_SERVER_PORT environment variable")
-	}
+	// Where tor is, is checked by run, since -orport-pool can stand for both variables.
 	return e, nil
 }
 

@@ -48,7 +48,6 @@ func TestParseEnvErrors(t *testing.T) {
 		{with(baseServer, "TOR_PT_SERVER_BINDADDR=plain-127.0.0.1"), `TOR_PT_SERVER_BINDADDR: "plain-127.0.0.1": address 127.0.0.1: missing port in address`},
 		{with(baseServer, "TOR_PT_SERVER_TRANSPORT_OPTIONS=plain:k=v;"), `TOR_PT_SERVER_TRANSPORT_OPTIONS: "plain:k=v;": empty option`},
 		{with(baseServer, `TOR_PT_SERVER_TRANSPORT_OPTIONS=plain:k=v\`), `TOR_PT_SERVER_TRANSPORT_OPTIONS: "plain:k=v\\": backslash at end of string`},
-		{with(baseServer, "TOR_PT_ORPORT="), "need TOR_PT_ORPORT or TOR_PT_EXTENDED_SERVER_PORT environment variable"},
 		{with(baseServer, "TOR_PT_ORPORT=localhost:9001"), `cannot resolve TOR_PT_ORPORT "localhost:9001": "localhost" is not an IP address`},
 		{with(baseServer, "TOR_PT_EXTENDED_SERVER_PORT=127.0.0.1:x"), `cannot resolve TOR_PT_EXTENDED_SERVER_PORT "127.0.0.1:x": bad port "x"`},
 		{with(baseServer, "TOR_PT_EXTENDED_SERVER_PORT=127.0.0.1:4200"), "need TOR_PT_AUTH_COOKIE_FILE environment variable with TOR_PT_EXTENDED_SERVER_PORT"},

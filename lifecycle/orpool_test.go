@@ -291,7 +291,8 @@ func TestORPoolEndToEndKilled(t *testing.T) {
 		ss[i] = e
 		items = append(items, e.Addr+"="+e.CookieFile)
 	}
-	p := pttest.Start(t, pttest.ServerEnv(t.TempDir(), "plain", "plain-127.0.0.1:0", "127.0.0.1:9"), "-orport-pool", strings.Join(items, ","))
+	// No TOR_PT_ORPORT (nor ExtORPort): the pool stands for them, as in a systemd launch.
+	p := pttest.Start(t, pttest.ServerEnv(t.TempDir(), "plain", "plain-127.0.0.1:0", ""), "-orport-pool", strings.Join(items, ","))
 	var server string
 	var lines []string
 	for _, l := range config(t, p) {

@@ -151,6 +151,12 @@ func Run(o Options) int {
 			return ExitSetup
 		}
 	}
+	if env.Server && orPool == nil && !env.ORPort.IsValid() && !env.ExtORPort.IsValid() {
+		err := errors.New("need TOR_PT_ORPORT or TOR_PT_EXTENDED_SERVER_PORT environment variable")
+		msgs.EnvError(err.Error())
+		fmt.Fprintln(os.Stderr, "ptreactor:", err)
+		return ExitSetup
+	}
 	if err := makeStateDir(env.StateDir); err != nil {
 		msgs.EnvError(err.Error())
 		return ExitSetup
