@@ -161,6 +161,8 @@ func TestSetupErrors(t *testing.T) {
 			[]string{`ENV-ERROR -orport-pool: entry 1, "127.0.0.1:5000", is not host:port=cookie-file (a pool file is named by a path that begins with / or .)`}},
 		{"pool for a client", client, []string{"-orport-pool", "127.0.0.1:5000=/c"},
 			[]string{"ENV-ERROR -orport-pool is for a bridge (server mode) only"}},
+		{"PROXY protocol for a client", client, []string{"-proxy-protocol", "127.0.0.1/32"},
+			[]string{"ENV-ERROR -proxy-protocol is for a bridge (server mode) only"}},
 		{"proxy bad scheme", with(client, "TOR_PT_PROXY=ftp://127.0.0.1:21"), nil,
 			[]string{"VERSION 1", "STATUS", "PROXY-ERROR proxy URI has invalid scheme: ftp"}},
 		{"proxy host name", with(client, "TOR_PT_PROXY=socks5://localhost:1080"), nil,
@@ -171,6 +173,7 @@ func TestSetupErrors(t *testing.T) {
 		{"bad PTREACTOR_CPU", with(client, "PTREACTOR_CPU=mmx"), nil, nil},
 		{"bad -log-level", client, []string{"-log-level", "loud"}, nil},
 		{"bad -orport-source", client, []string{"-orport-source", "10.0.0.0"}, nil},
+		{"bad -proxy-protocol", server, []string{"-proxy-protocol", "10.0.0.0/8,10.0.0.1"}, nil},
 		{"stray argument", client, []string{"extra"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -40,6 +40,7 @@ type Options struct {
 	CPU           string // cipher variant (generic, sse2, avx2); default: env PTREACTOR_CPU, then auto
 	ORPortSource  string // CIDR for reactor.Config.ORSource; "" for none
 	ORPortPool    string // -orport-pool: a pool file or list for reactor.Config.ORPool; "" for none
+	ProxyProtocol string // -proxy-protocol: CIDRs for reactor.Config.ProxyProtocol; "" for none
 	Obfs4DistBias bool   // obfs4's ScrambleSuit-style biased length and delay tables (lyrebird's -obfs4-distBias)
 	Args          []string
 
@@ -115,6 +116,10 @@ func Run(o Options) int {
 		}
 		orSource = orSource.Masked()
 	}
+	proxied, err := parseCIDRList(o.ProxyProtocol)
+	if err != nil {
+		return setupError(fmt.Errorf("-proxy-protocol: %w", err))
+	}
 
 	// A system the reactor cannot run on is told to tor the one way it reads before VERSION.
 	if err := reactor.Supported(); err != nil {
@@ -150,6 +155,12 @@ func Run(o Options) int {
 			fmt.Fprintln(os.Stderr, "ptreactor:", err)
 			return ExitSetup
 		}
+	}
+	if !env.Server && proxied != nil {
+		err := errors.New("-proxy-protocol is for a bridge (server mode) only")
+		msgs.EnvError(err.Error())
+		fmt.Fprintln(os.Stderr, "ptreactor:", err)
+		return ExitSetup
 	}
 	if env.Server && orPool == nil && !env.ORPort.IsValid() && !env.ExtORPort.IsValid() {
 		err := errors.New("need TOR_PT_ORPORT or TOR_PT_EXTENDED_SERVER_PORT environment variable")
@@ -212,6 +223,7 @@ func Run(o Options) int {
 		ExtORPort:      env.ExtORPort,
 		AuthCookieFile: env.AuthCookieFile,
 		ORSource:       orSource,
+		ProxyProtocol:  proxied,
 		ORPool:         orPool,
 	})
 	if err != nil {

@@ -128,6 +128,11 @@ type Config struct {
 	// goes to one of these Extended ORPorts, chosen by its IP address (orpool.go).
 	// lifecycle sets it from -orport-pool; at most MaxORPoolSize instances.
 	ORPool []ORInstance
+	// ProxyProtocol lists the source ranges (a load balancer) whose connections to a
+	// server start with a PROXY protocol v1 or v2 header; the client address it names is
+	// the one USERADDR, the pool and the logs use. A missing or malformed header from such
+	// a source is treated as a failed handshake. lifecycle sets it from -proxy-protocol.
+	ProxyProtocol []netip.Prefix
 }
 
 // Limits of the data path.

@@ -45,6 +45,7 @@ func newFlagSet(o *lifecycle.Options) (*flag.FlagSet, *bool) {
 	fs.StringVar(&o.CPU, "cpu", "", "cipher variant: generic, sse2 or avx2 (default: env PTREACTOR_CPU, else chosen by CPU)")
 	fs.StringVar(&o.ORPortSource, "orport-source", "", "CIDR to pick source addresses toward the (Ext)ORPort from")
 	fs.StringVar(&o.ORPortPool, "orport-pool", "", "bridge: feed a pool of tor Extended ORPorts instead of tor's own: a file (path beginning with / or .) of \"host:port cookie-file\" lines, or a list host:port=cookie-file,...")
+	fs.StringVar(&o.ProxyProtocol, "proxy-protocol", "", "bridge: connections from these CIDRs (comma-separated; a load balancer such as HAProxy) start with a PROXY protocol v1 or v2 header naming the real client")
 	fs.BoolVar(&o.Obfs4DistBias, "obfs4-distBias", false, "obfs4: draw packet lengths and delays from a biased (ScrambleSuit-style) distribution, as lyrebird's flag of the same name")
 	return fs, showVersion
 }
