@@ -60,7 +60,7 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	if err != nil {
-		h.e.log.Debug("connection closed", "err", err)
+		h.e.log.Debug("connection closed", "err", err, "tor", x.isTor, "state", x.st, "phase", x.t.phase)
 	}
 	x.t.closed(x)
 	return gnet.None
