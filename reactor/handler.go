@@ -24,7 +24,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	x.st = endOpen
 	x.written, x.drained = 0, 0
 	x.closeAfter = false
-	t.busy = x
+	t.busy = x // x's own close waits for the return (gnetquirks.go)
 	t.opened(x, prev)
 	t.busy = nil
 	if x.closeAfter {
