@@ -116,7 +116,7 @@ type tunnel struct {
 }
 
 // role is what differs between the two sides of a tunnel. Its methods are the events on
-// which the client (tor's SOCKS conn accepted, the bridge dialed) and the server (an obfs4
+// which the client (tor's SOCKS conn accepted, the bridge dialed) and the server (a transport
 // client accepted, tor dialed) act differently; everything else about a tunnel (moving
 // bytes, pausing, lingering, the sweep) is shared and knows no side.
 //
@@ -130,7 +130,7 @@ type role interface {
 	inboundOpened(t *tunnel)
 	// torBeforeRelay handles bytes from tor before payload flows.
 	torBeforeRelay(t *tunnel, c gnet.Conn)
-	// dialedOpened runs when the dialed conn x comes onto the loop of a live tunnel.
+	// dialedOpened runs when the dialed conn x comes onto the loop, the tunnel not killed.
 	dialedOpened(t *tunnel, x *end)
 	// handshakeReady runs once the wire's handshake has completed.
 	handshakeReady(t *tunnel)
@@ -146,7 +146,8 @@ type role interface {
 	dialFailed(t *tunnel, err error)
 }
 
-// init sets up a tunnel whose role r was allocated with it; in is the accepted end.
+// init sets up a tunnel whose role r was allocated with it; in is the accepted end and p
+// the first phase.
 func (t *tunnel) init(e *Engine, r role, in *end, p phase) {
 	t.e, t.role, t.phase = e, r, p
 	t.tor = end{t: t, isTor: true, fd: -1}
