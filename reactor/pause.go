@@ -29,6 +29,7 @@ package reactor
 
 import (
 	"context"
+	"errors"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -71,6 +72,9 @@ func (t *tunnel) resumeIfDue(x *end) {
 	}
 }
 
+// errPeerGone: a paused end's socket was reset while it was off the loop.
+var errPeerGone = errors.New("the peer reset the connection while it was paused")
+
 // resume puts a paused end back on the loop. Its kept fd becomes a net.Conn (which takes
 // its own duplicate) and is enrolled; OnOpen then runs resumed. With linger, x lingers as
 // soon as it is back.
@@ -83,7 +87,15 @@ func (t *tunnel) resume(x *end, linger bool) {
 	x.fd = -1
 	x.st = endResuming
 	x.lingerAfter = x.lingerAfter || linger
-	ch, err := t.ls.el.Enroll(gnet.NewContext(context.Background(), x), nc)
+	var ch <-chan gnet.RegisteredResult
+	if nc.RemoteAddr() == nil {
+		// The peer reset the socket while it was off the loop (it is no longer connected).
+		// gnet's Enroll would dereference the missing remote address in its pool goroutine,
+		// recover, and close the result channel with neither Conn nor Err.
+		err = errPeerGone
+	} else {
+		ch, err = t.ls.el.Enroll(gnet.NewContext(context.Background(), x), nc)
+	}
 	if err != nil {
 		nc.Close()
 		x.st = endClosed
@@ -93,7 +105,7 @@ func (t *tunnel) resume(x *end, linger bool) {
 	}
 	ls := t.ls
 	go func() {
-		if r := <-ch; r.Err != nil {
+		if r := <-ch; r.Err != nil || r.Conn == nil { // nil, nil: gnet recovered a panic
 			_ = ls.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 				if x.st == endResuming {
 					x.st = endClosed
