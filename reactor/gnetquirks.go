@@ -2,7 +2,8 @@ package reactor
 
 // This file is where the tunnel code meets three behaviours of gnet v2.9.7 that its API
 // does not make obvious (read in its connection_unix.go and eventloop_unix.go). Tunnel code
-// discards input and closes conns only through the functions here.
+// discards input only through the functions here, and closes a conn either by its own
+// callback's gnet.Close or through closeEnd.
 //
 //   - Conn.Discard(n) with n <= 0 discards the whole inbound buffer, not nothing. A codec
 //     that consumed 0 bytes (a partial frame, an incomplete SOCKS request) must leave
