@@ -64,17 +64,22 @@ type Wire interface {
 	Unwrap(in []byte, out *Output) (consumed int, err error)
 
 	// Wrap frames payload for the network, appending the wire bytes to dst. It is called only
-	// once Ready reports true and only on wires that are not Paced.
+	// once Ready reports true and only on wires whose Pacer is nil.
 	Wrap(dst, payload []byte) ([]byte, error)
 
 	// Ready reports whether the handshake has completed and payload may flow both ways.
 	Ready() bool
+
+	// Pacer is the wire's output shaping in time (obfs4 iat-mode 1 and 2), or nil for a wire
+	// whose Wrap output is written at once. The answer is fixed when the wire is made: the
+	// reactor asks once, before the handshake.
+	Pacer() Pacer
 }
 
-// Paced is implemented by wires that shape their output in time (obfs4 iat-mode 1 and 2).
-// The reactor hands payload to Queue instead of Wrap, then writes the chunks Next returns,
-// waiting the returned pause between them on a per-tunnel timer (never a sleeping goroutine).
-type Paced interface {
+// Pacer is a wire's send side when the wire shapes its output in time. The reactor hands
+// payload to Queue instead of Wrap, then writes the chunks Next returns, waiting the
+// returned pause between them on a per-tunnel timer (never a sleeping goroutine).
+type Pacer interface {
 	// Queue frames payload into the wire's own send queue.
 	Queue(payload []byte) error
 	// Next appends the next chunk to write to dst and says how long to wait before asking

@@ -13,7 +13,8 @@ import (
 
 // hsTransport is a test transport with a handshake and paced client output, to drive the
 // parts of the reactor plain does not: SOCKS success only after Ready, payload decoded
-// before tor is connected, Paced writes, and a Stalling server after a bad handshake.
+// before tor is connected, paced writes (a Pacer), and a Stalling server after a bad
+// handshake.
 //
 // Client: Start sends "HELLO"; Ready once "OK" has come back. Its output is paced in
 // 1000-byte chunks with a 1 ms wait. Server: expects "HELLO" (anything else fails and
@@ -60,6 +61,7 @@ func (w *hsClient) Unwrap(in []byte, out *codec.Output) (int, error) {
 }
 func (w *hsClient) Wrap(dst, p []byte) ([]byte, error) { panic("Wrap on a paced wire") }
 func (w *hsClient) Ready() bool                        { return w.ready }
+func (w *hsClient) Pacer() codec.Pacer                 { return w }
 func (w *hsClient) Queue(p []byte) error               { w.queue = append(w.queue, p...); return nil }
 func (w *hsClient) Pending() int                       { return len(w.queue) }
 func (w *hsClient) Next(dst []byte) ([]byte, time.Duration, bool) {
@@ -98,6 +100,7 @@ func (w *hsServerWire) Unwrap(in []byte, out *codec.Output) (int, error) {
 }
 func (w *hsServerWire) Wrap(dst, p []byte) ([]byte, error) { return append(dst, p...), nil }
 func (w *hsServerWire) Ready() bool                        { return w.ready }
+func (w *hsServerWire) Pacer() codec.Pacer                 { return nil }
 func (w *hsServerWire) StallUntil() time.Time              { return w.stallUntil }
 
 func hsPair(t *testing.T, orport string) (socksAddr, srvAddr string, logs *logSink) {

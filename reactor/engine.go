@@ -12,12 +12,36 @@
 // blocked in epoll_wait (internal/gnetprocs says why and what it measured). Listeners are
 // ordinary net.Listeners served by one goroutine each (accept.go), because gnet stops its
 // whole engine on an accept error such as EMFILE; each accepted conn is handed to the
-// least busy loop. A tunnel (tunnel.go) is two gnet conns on that one
-// loop, the tor end and the network end, with the transport's Wire between them: tor-bound
-// bytes pass Unwrap, network-bound bytes pass Wrap. The outbound conn is dialed off the
-// loop (a goroutine, with a timeout) and enrolled on the inbound conn's loop, so a tunnel
-// is only ever touched by one goroutine and needs no lock. Everything of a tunnel lives in
-// one struct reached from Conn.Context.
+// least busy loop. A tunnel is two gnet conns on that one loop, the
+// tor end and the network end, with the transport's Wire between them: tor-bound bytes
+// pass Unwrap, network-bound bytes pass Wrap (or the wire's Pacer). The outbound conn is
+// dialed off the loop (a goroutine, with a timeout) and enrolled on the inbound conn's
+// loop, so a tunnel is only ever touched by one goroutine and needs no lock. Everything of
+// a tunnel lives in one struct reached from Conn.Context.
+//
+// # The tunnel
+//
+// A tunnel's code is split by what it is about:
+//
+//   - tunnel.go: the tunnel, its two ends and their states, and the events both sides
+//     share. handler.go's callbacks land in opened, traffic and closed; traffic passes
+//     tor's bytes to fromTor (the SOCKS negotiation, then Wrap or the pacer's queue) and the
+//     network's to fromNet (the Unwrap loop, then the handshake's completion).
+//   - role_client.go, role_server.go: the two sides, as a role the tunnel holds. A role's
+//     methods are the events the sides act on differently (the inbound conn opened, tor's
+//     bytes before relaying, the dialed conn opened, handshake done, handshake failed,
+//     deadline passed, the network end gone mid-handshake, dial failed); the shared code
+//     asks the role and never which side it is on. The client answers tor's SOCKS request
+//     only once the transport handshake with the bridge is done; the server dials tor only
+//     once the client's handshake is done, and stalls a failed one (codec.Stalling).
+//   - pause.go: backpressure, below.
+//   - gnetquirks.go: the three behaviours of gnet that the tunnel code works around, and
+//     the only places it discards input or closes a conn.
+//   - sweep.go: what the loop's periodic sweep (loop.go) checks on a tunnel.
+//
+// A tunnel's phase (SOCKS, handshake, dial, relay, stall, done) and each end's state
+// (idle, open, pausing, paused, resuming, lingering, closed) have names (String) for the
+// logs.
 //
 // # Backpressure
 //
@@ -26,28 +50,45 @@
 // gnet reads every readable socket and buffers whatever the handler leaves, so the only
 // way to stop reading a socket is to take it off the loop. When the bytes queued toward one
 // end (its gnet outbound buffer plus our own queue) pass HighWater, the other end, the
-// source, is paused: its fd is duplicated, then gnet closes its conn, with the end marked
-// so that OnClose tears nothing down. The kernel keeps the socket; its receive buffer fills
-// and TCP flow control pushes back on the sender. A per-loop sweep resumes the source when
-// the sink is below LowWater: the kept fd becomes a net.Conn again and is enrolled on the
-// same loop. This costs nothing on the data path and keeps a stalled tunnel at about
-// HighWater plus one read of memory.
-//
-// A conn may only be paused with an empty outbound buffer (gnet drops what a closing conn
-// cannot write at once), so bytes for a paused end wait in the end's own queue, flushed on
-// resume; when that queue itself reaches HighWater the end is resumed early. gnet also drops
-// the conn's unread input, so a partial transport frame pending at the pause is copied into
-// the end's carry buffer and joined with the first read after the resume. Resumes happen
-// at the sweep, or sooner when the sink itself has traffic.
+// source, is paused: gnet closes its conn while the reactor keeps a duplicate of its fd.
+// The kernel keeps the socket; its receive buffer fills and TCP flow control pushes back on
+// the sender. The source is resumed once the sink is below LowWater, at the per-loop sweep
+// or sooner when the sink itself has traffic, by enrolling the kept fd on the same loop
+// again. pause.go has the mechanics and what they must keep: bytes owed to a paused end
+// wait in its queue, and the partial frame pending at the pause is carried across it,
+// because gnet drops a closing conn's unread input.
 //
 // Why this route: it needs only gnet's public API, costs nothing while bytes flow (the
 // check is one OutboundBuffered call per read), and lets the kernel's TCP flow control do
 // the actual pushing back, so a stalled tunnel holds no more than HighWater plus one read
 // in user space. Dropping reads or closing the sink would lose data; buffering without
-// bound is what gnet does by itself. If both
-// directions are stuck (both peers stopped reading and keep sending), a tunnel whose queued
-// bytes pass hardCap, or whose sink accepted nothing for neverDrain while bytes were
-// waiting, is closed and logged.
+// bound is what gnet does by itself. If both directions are stuck (both peers stopped
+// reading and keep sending), a tunnel whose queued bytes pass HardCap, or whose sink
+// accepted nothing for NeverDrain while bytes were waiting, is closed and logged.
+//
+// # Sharing a loop
+//
+// Many tunnels share one loop, and one bulk tunnel must not starve the idle ones beside
+// it. What bounds a tunnel's turn (read in gnet v2.9.7's event loop and poller):
+//
+//   - gnet runs level-triggered (the reactor does not ask for edge-triggered I/O): for
+//     each ready conn in an epoll_wait (kqueue) round it makes one read(2) into the loop's
+//     buffer, 64 KiB (WithReadBufferCap in start), and calls OnTraffic once. Bytes still in
+//     the socket wait for the next round, after every other conn ready in this one has had
+//     its turn.
+//   - One OnTraffic handles what is buffered and no more: fromTor wraps (or queues) all of
+//     it, at most one read; fromNet unwraps one read plus the partial frame left from the
+//     last. Each write is one write(2) attempt; what the socket does not take waits in
+//     gnet's outbound buffer, written when the socket is writable, again once per round.
+//   - A tunnel whose sink does not keep up is paused at HighWater and is not read at all
+//     until it drains, so a slow sink costs the loop no reads, and no memory past HighWater.
+//   - Paced output (obfs4 iat-mode 1 and 2) waits on a per-tunnel timer off the loop; each
+//     chunk is written from a task the timer queues with EventLoop.Execute, and gnet runs
+//     queued tasks after the round's I/O events. The loop never sleeps for a tunnel.
+//
+// So each end of a busy tunnel holds the loop, per round, for one read of at most 64 KiB,
+// its Wrap or Unwrap and one write attempt. A new tunnel's transport handshake takes a
+// turn of its own: its key exchange runs in the callback that completes it.
 //
 // # Closing
 //

@@ -24,7 +24,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	x.st = endOpen
 	x.written, x.drained = 0, 0
 	x.closeAfter = false
-	t.busy = x
+	t.busy = x // x's own close waits for the return (gnetquirks.go)
 	t.opened(x, prev)
 	t.busy = nil
 	if x.closeAfter {
@@ -60,7 +60,7 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	if err != nil {
-		h.e.log.Debug("connection closed", "err", err)
+		h.e.log.Debug("connection closed", "err", err, "tor", x.isTor, "state", x.st, "phase", x.t.phase)
 	}
 	x.t.closed(x)
 	return gnet.None

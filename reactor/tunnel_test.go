@@ -295,3 +295,29 @@ func TestPauseResumesPromptly(t *testing.T) {
 		t.Fatal("no source was paused; the test proves nothing")
 	}
 }
+
+// TestStateNames: every end state and phase has a name of its own, so logs and failures
+// name them; a value past the last one says what it is.
+func TestStateNames(t *testing.T) {
+	seen := map[string]bool{}
+	for s := endState(0); s < numEndStates; s++ {
+		n := s.String()
+		if endStateNames[s] == "" || seen[n] {
+			t.Errorf("endState %d has no name of its own (%q)", s, n)
+		}
+		seen[n] = true
+	}
+	for p := phase(0); p < numPhases; p++ {
+		n := p.String()
+		if phaseNames[p] == "" || seen["phase "+n] {
+			t.Errorf("phase %d has no name of its own (%q)", p, n)
+		}
+		seen["phase "+n] = true
+	}
+	if got := numEndStates.String(); got != "endState(7)" {
+		t.Errorf("numEndStates.String() = %q", got)
+	}
+	if got := numPhases.String(); got != "phase(6)" {
+		t.Errorf("numPhases.String() = %q", got)
+	}
+}

@@ -235,7 +235,7 @@ func (g *Generator) attempt(ctx context.Context, b *Bridge) {
 		return
 	}
 	t := &tunnel{g: g, wire: wire, start: time.Now()}
-	t.paced, _ = wire.(codec.Paced)
+	t.pacer = wire.Pacer()
 	d := net.Dialer{Timeout: g.cfg.Timeout}
 	conn, err := d.DialContext(ctx, "tcp", b.Addr.String())
 	if err != nil {

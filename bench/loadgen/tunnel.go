@@ -35,7 +35,7 @@ type tunnel struct {
 	ls    *loopState
 	c     gnet.Conn
 	wire  codec.Wire
-	paced codec.Paced // wire, when the bridge line asks for iat-mode 1 or 2
+	pacer codec.Pacer // the wire's, when the bridge line asks for iat-mode 1 or 2
 	start time.Time   // when the TCP connect began
 	phase phase
 	// answered: the bridge has sent at least one byte. It tells a bridge that never spoke
@@ -171,7 +171,7 @@ func (t *tunnel) linkDone(d time.Duration, k Kind, err error) {
 		}
 		return
 	}
-	if t.paced != nil && t.paced.Pending() > 0 {
+	if t.pacer != nil && t.pacer.Pending() > 0 {
 		t.flushing, t.linked = true, d // pump finishes the link once NETINFO is out
 		return
 	}
@@ -236,8 +236,8 @@ func (t *tunnel) send(p []byte) {
 	if t.phase == phaseDone || t.c == nil {
 		return
 	}
-	if t.paced != nil {
-		if err := t.paced.Queue(p); err != nil {
+	if t.pacer != nil {
+		if err := t.pacer.Queue(p); err != nil {
 			t.fail(Local, err)
 			_ = t.c.EventLoop().Close(t.c)
 			return
@@ -258,7 +258,7 @@ func (t *tunnel) send(p []byte) {
 // pump writes a paced wire's chunks, waiting on the tunnel's timer between them.
 func (t *tunnel) pump() {
 	for t.c != nil && t.phase != phaseDone && !t.pumpArmed {
-		out, wait, ok := t.paced.Next(t.ls.wbuf[:0])
+		out, wait, ok := t.pacer.Next(t.ls.wbuf[:0])
 		if len(out) > 0 {
 			_, _ = t.c.Write(out)
 		}

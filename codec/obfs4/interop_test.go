@@ -87,7 +87,7 @@ func wireBytes(t *testing.T, w codec.Wire, payload []byte) []byte {
 	var out []byte
 	for len(payload) > 0 {
 		n := min(len(payload), 16384)
-		if p, ok := w.(codec.Paced); ok {
+		if p := w.Pacer(); p != nil {
 			if err := p.Queue(payload[:n]); err != nil {
 				t.Fatal(err)
 			}

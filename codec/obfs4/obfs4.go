@@ -126,9 +126,6 @@ func (s *server) NewWire() codec.Wire {
 	}
 	w.hs.kp = kp
 	w.start = s.now()
-	if s.state.iatMode != IATNone {
-		return &pacedServerWire{w}
-	}
 	return w
 }
 
@@ -174,11 +171,7 @@ type clientWire struct {
 }
 
 func newClientWire(ca *clientArgs, keys *elligator.Pool, now func() time.Time) codec.Wire {
-	w := &clientWire{args: ca, keys: keys, now: now}
-	if ca.iatMode != IATNone {
-		return &pacedClientWire{w}
-	}
-	return w
+	return &clientWire{args: ca, keys: keys, now: now}
 }
 
 // Start implements codec.Wire: it appends the client request.
@@ -249,14 +242,23 @@ func (w *clientWire) Wrap(dst, payload []byte) ([]byte, error) {
 // Ready implements codec.Wire.
 func (w *clientWire) Ready() bool { return w.s != nil && w.err == nil }
 
-// pacedClientWire is a client wire in iat-mode 1 or 2; only such wires are codec.Paced.
-type pacedClientWire struct{ *clientWire }
-
-func (w *pacedClientWire) Queue(payload []byte) error { return queue(w.s, payload) }
-func (w *pacedClientWire) Next(dst []byte) ([]byte, time.Duration, bool) {
-	return next(w.s, dst)
+// Pacer implements codec.Wire: in iat-mode 1 and 2 the wire itself is its Pacer, and its
+// session's framing.Writer cuts and times the chunks.
+func (w *clientWire) Pacer() codec.Pacer {
+	if w.args.iatMode == IATNone {
+		return nil
+	}
+	return w
 }
-func (w *pacedClientWire) Pending() int { return pending(w.s) }
+
+// Queue implements codec.Pacer.
+func (w *clientWire) Queue(payload []byte) error { return queue(w.s, payload) }
+
+// Next implements codec.Pacer.
+func (w *clientWire) Next(dst []byte) ([]byte, time.Duration, bool) { return next(w.s, dst) }
+
+// Pending implements codec.Pacer.
+func (w *clientWire) Pending() int { return pending(w.s) }
 
 // serverWire is the bridge side of one obfs4 connection.
 type serverWire struct {
@@ -334,14 +336,22 @@ func (w *serverWire) StallUntil() time.Time {
 	return w.start.Add(ServerHandshakeTimeout + w.srv.closeDelay)
 }
 
-// pacedServerWire is a server wire in iat-mode 1 or 2.
-type pacedServerWire struct{ *serverWire }
-
-func (w *pacedServerWire) Queue(payload []byte) error { return queue(w.s, payload) }
-func (w *pacedServerWire) Next(dst []byte) ([]byte, time.Duration, bool) {
-	return next(w.s, dst)
+// Pacer implements codec.Wire, as the client wire's does, with the bridge's iat-mode.
+func (w *serverWire) Pacer() codec.Pacer {
+	if w.srv.state.iatMode == IATNone {
+		return nil
+	}
+	return w
 }
-func (w *pacedServerWire) Pending() int { return pending(w.s) }
+
+// Queue implements codec.Pacer.
+func (w *serverWire) Queue(payload []byte) error { return queue(w.s, payload) }
+
+// Next implements codec.Pacer.
+func (w *serverWire) Next(dst []byte) ([]byte, time.Duration, bool) { return next(w.s, dst) }
+
+// Pending implements codec.Pacer.
+func (w *serverWire) Pending() int { return pending(w.s) }
 
 func queue(s *session, payload []byte) error {
 	if s == nil {
@@ -369,9 +379,8 @@ var (
 	_ codec.Transport = Transport{}
 	_ codec.Server    = (*server)(nil)
 	_ codec.Wire      = (*clientWire)(nil)
-	_ codec.Paced     = (*pacedClientWire)(nil)
+	_ codec.Pacer     = (*clientWire)(nil)
 	_ codec.Wire      = (*serverWire)(nil)
+	_ codec.Pacer     = (*serverWire)(nil)
 	_ codec.Stalling  = (*serverWire)(nil)
-	_ codec.Paced     = (*pacedServerWire)(nil)
-	_ codec.Stalling  = (*pacedServerWire)(nil)
 )

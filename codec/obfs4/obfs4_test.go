@@ -77,11 +77,11 @@ func feed(t testing.TB, w codec.Wire, in []byte, piece int, out *codec.Output) e
 	return nil
 }
 
-// send moves payload from a to b through Wrap or the Paced queue.
+// send moves payload from a to b through Wrap or the wire's Pacer.
 func send(t testing.TB, from, to codec.Wire, payload []byte, piece int) []byte {
 	t.Helper()
 	var wire []byte
-	if p, ok := from.(codec.Paced); ok {
+	if p := from.Pacer(); p != nil {
 		if err := p.Queue(payload); err != nil {
 			t.Fatal(err)
 		}
@@ -147,10 +147,9 @@ func TestRoundTrip(t *testing.T) {
 		for _, piece := range []int{0, 1, 7, 1448} {
 			c := clientFor(t, srv, iat, nil)
 			s := srv.NewWire()
-			_, cp := c.(codec.Paced)
-			_, sp := s.(codec.Paced)
+			cp, sp := c.Pacer() != nil, s.Pacer() != nil
 			if cp != (iat != "0") || sp != (iat != "0") {
-				t.Fatalf("iat %s: Paced client %v server %v", iat, cp, sp)
+				t.Fatalf("iat %s: client has a Pacer %v, server %v", iat, cp, sp)
 			}
 			if piece == 1 && iat != "0" {
 				continue // byte-at-a-time handshakes are slow; one mode is enough

@@ -43,3 +43,6 @@ func (wire) Unwrap(in []byte, out *codec.Output) (int, error) {
 func (wire) Wrap(dst, payload []byte) ([]byte, error) { return append(dst, payload...), nil }
 
 func (wire) Ready() bool { return true }
+
+// Pacer implements codec.Wire: plain writes what it wraps at once.
+func (wire) Pacer() codec.Pacer { return nil }
