@@ -64,16 +64,25 @@ func (t *tunnel) resumePeerEarly(x *end) {
 	}
 }
 
-// resumeIfDue is the sweep's look at a paused end x.
+// resumeIfDue is the sweep's look at a paused end x. A peer already closed means that
+// pausedPeerGone could not bring x back when the peer went (out of descriptors): it is
+// tried again here, or x would stay paused for ever.
 func (t *tunnel) resumeIfDue(x *end) {
 	peer := t.other(x)
-	if (peer.st == endOpen && t.pending(peer) < t.e.lim.LowWater) || len(x.queue) >= t.e.lim.HighWater {
+	switch {
+	case peer.st == endClosed:
+		t.pausedPeerGone(x)
+	case (peer.st == endOpen && t.pending(peer) < t.e.lim.LowWater) || len(x.queue) >= t.e.lim.HighWater:
 		t.resume(x, false)
 	}
 }
 
 // errPeerGone: a paused end's socket was reset while it was off the loop.
 var errPeerGone = errors.New("the peer reset the connection while it was paused")
+
+// errEnrollLost: gnet's Enroll closed its result channel with neither a conn nor an
+// error, which its worker does when it recovers from a panic.
+var errEnrollLost = errors.New("gnet lost the connection while enrolling it")
 
 // resume puts a paused end back on the loop. Its kept fd becomes a net.Conn (which takes
 // its own duplicate) and is enrolled; OnOpen then runs resumed. With linger, x lingers as

@@ -367,6 +367,10 @@ func enrollDialed(ls *loopState, x *end, conn net.Conn, err error) {
 			conn.Close()
 		} else if r := <-ch; r.Err != nil {
 			err = r.Err
+		} else if r.Conn == nil {
+			// gnet's Enroll worker recovers from a panic (a conn whose peer is already
+			// gone has no remote address) by closing the channel with neither.
+			err = errEnrollLost
 		}
 	}
 	if err != nil {
