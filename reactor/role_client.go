@@ -35,6 +35,9 @@ func (r *clientRole) inboundOpened(t *tunnel) {
 	t.watch()
 }
 
+// netPreamble: the bridge's bytes are the wire's from the first.
+func (r *clientRole) netPreamble(*tunnel, gnet.Conn) bool { return true }
+
 func (r *clientRole) torBeforeRelay(t *tunnel, c gnet.Conn) {
 	if t.phase == phaseSocks {
 		r.negotiate(t, c)

@@ -2,11 +2,14 @@ package reactor
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/ptreactor/ptreactor/codec"
+	"github.com/ptreactor/ptreactor/codec/proxyproto"
 )
 
 // serverRole is the bridge side of a tunnel: a transport client connects to our listener,
@@ -17,6 +20,9 @@ import (
 type serverRole struct {
 	name string       // transport name for the ExtORPort
 	srv  codec.Server // builds the wire per connection
+
+	header bool     // a PROXY protocol header is due before the wire's bytes
+	client net.Addr // the client the header named; nil: the conn's peer is the client
 }
 
 func newServerTunnel(e *Engine, name string, srv codec.Server) *tunnel {
@@ -30,18 +36,75 @@ func newServerTunnel(e *Engine, name string, srv codec.Server) *tunnel {
 }
 
 // inboundOpened: a client has connected; its wire is made, and the handshake has the
-// transport's timeout (a wire without a handshake goes straight to the dial).
+// transport's timeout (a wire without a handshake goes straight to the dial, unless a
+// PROXY header is due first, which then has proxyHeaderTimeout).
 func (r *serverRole) inboundOpened(t *tunnel) {
 	t.wire = r.srv.NewWire()
 	t.pacer = t.wire.Pacer()
-	if t.wire.Ready() {
+	r.header = fromBalancer(t.e.cfg.ProxyProtocol, t.net.c.RemoteAddr())
+	if t.wire.Ready() && !r.header {
 		r.startDialTor(t)
 		return
 	}
-	if d := r.srv.HandshakeTimeout(); d > 0 {
-		t.deadline = time.Now().Add(d)
-		t.watch()
+	d := r.srv.HandshakeTimeout()
+	if d <= 0 {
+		d = proxyHeaderTimeout
 	}
+	t.deadline = time.Now().Add(d)
+	t.watch()
+}
+
+// proxyHeaderTimeout bounds the wait for a PROXY header when the transport has no
+// handshake timeout of its own (plain); obfs4's handshake timeout covers the header too.
+const proxyHeaderTimeout = 30 * time.Second
+
+// fromBalancer reports whether peer is in one of the -proxy-protocol ranges.
+func fromBalancer(ranges []netip.Prefix, peer net.Addr) bool {
+	a, ok := peer.(*net.TCPAddr)
+	if !ok || len(ranges) == 0 {
+		return false
+	}
+	ip := a.AddrPort().Addr().Unmap()
+	for _, p := range ranges {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// netPreamble reads the PROXY protocol header a balancer sends ahead of the client's
+// bytes. The header names the client, whom tor (USERADDR), the pool and the logs then see;
+// a LOCAL header (the balancer's own health check) or an UNKNOWN one leaves the balancer
+// as the client. A missing or malformed header is a failed handshake: the conn stalls like
+// any other, with no answer.
+func (r *serverRole) netPreamble(t *tunnel, c gnet.Conn) bool {
+	if !r.header {
+		return true
+	}
+	in, _ := c.Peek(-1)
+	n, h, err := proxyproto.Parse(in)
+	switch {
+	case err == proxyproto.ErrIncomplete:
+		return false
+	case err != nil:
+		t.e.log.Debug("bad PROXY protocol header from the balancer", "err", err)
+		discardAll(c)
+		if !r.stall(t) {
+			t.kill()
+		}
+		return false
+	}
+	discard(c, n)
+	r.header = false
+	if !h.Local && !h.Unknown {
+		r.client = net.TCPAddrFromAddrPort(h.Source)
+		t.e.log.Debug("PROXY header", "client", h.Source.String())
+	}
+	if t.wire.Ready() { // a transport without a handshake: tor is dialed now
+		r.handshakeReady(t)
+	}
+	return true
 }
 
 // torBeforeRelay cannot happen: tor's end is dialed after the handshake, and relaying
@@ -61,7 +124,11 @@ func (r *serverRole) handshakeReady(t *tunnel) {
 func (r *serverRole) startDialTor(t *tunnel) {
 	t.phase = phaseDial
 	t.tor.live = true
-	ls, e, x, name, from := t.ls, t.e, &t.tor, r.name, t.net.c.RemoteAddr()
+	from := r.client
+	if from == nil {
+		from = t.net.c.RemoteAddr()
+	}
+	ls, e, x, name := t.ls, t.e, &t.tor, r.name
 	go func() {
 		ctx, cancel := context.WithTimeout(e.ctx, e.lim.DialTorTimeout)
 		conn, err := e.dialer.dialTor(ctx, from, name)

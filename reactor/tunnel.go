@@ -130,6 +130,10 @@ type role interface {
 	inboundOpened(t *tunnel)
 	// torBeforeRelay handles bytes from tor before payload flows.
 	torBeforeRelay(t *tunnel, c gnet.Conn)
+	// netPreamble reads what precedes the transport's bytes on the network end during the
+	// handshake (a server behind a balancer: its PROXY header). It reports whether the
+	// rest of c's input is the wire's.
+	netPreamble(t *tunnel, c gnet.Conn) bool
 	// dialedOpened runs when the dialed conn x comes onto the loop, the tunnel not killed.
 	dialedOpened(t *tunnel, x *end)
 	// handshakeReady runs once the wire's handshake has completed.
@@ -289,6 +293,9 @@ func (t *tunnel) wrapFailed(err error) gnet.Action {
 // to tor and its replies back to the network; a partial frame stays in gnet's buffer (or in
 // the carry after a pause, pause.go). When the handshake completes, the role goes on.
 func (t *tunnel) fromNet(c gnet.Conn) gnet.Action {
+	if t.phase == phaseHandshake && !t.role.netPreamble(t, c) {
+		return gnet.None
+	}
 	x := &t.net
 	out := &t.ls.out
 	for x.st == endOpen {

@@ -32,25 +32,24 @@ func HAProxyPath(t testing.TB) string {
 // HAProxy is one haproxy process started by a test.
 type HAProxy struct {
 	Cmd    *exec.Cmd
-	NS     *NetNS // the namespace it runs in
+	NS     *NetNS // the namespace it runs in; nil: this process's
 	output lockedBuilder
 	done   chan struct{}
 }
 
-// StartHAProxy runs haproxy in ns (a new loopback-only namespace if nil) in the foreground
-// with config as its whole configuration, and stops it when the test ends. The config should set global maxconn, so that haproxy sizes
-// its descriptor limit from it rather than raising it past the machine's. It returns as soon
-// as haproxy has started; a caller waits for a frontend by dialling it until it accepts (a
-// probe would be relayed to the backend like any client).
+// StartHAProxy runs haproxy in the foreground with config as its whole configuration, in
+// ns, or with ns nil in this process's own network namespace (haproxy then only reaches
+// what config names, which a test keeps on loopback), and stops it when the test ends. The
+// config should set global maxconn, so that haproxy sizes its descriptor limit from it
+// rather than raising it past the machine's. It returns as soon as haproxy has started; a
+// caller waits for a frontend by dialling it until it accepts (a probe would be relayed to
+// the backend like any client).
 func StartHAProxy(t testing.TB, ns *NetNS, config string) *HAProxy {
 	t.Helper()
 	bin := HAProxyPath(t)
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
-	}
-	if ns == nil {
-		ns = NewNetNS(t)
 	}
 	h := &HAProxy{NS: ns, done: make(chan struct{})}
 	h.Cmd = exec.Command(bin, "-db", "-f", cfg)
@@ -62,9 +61,11 @@ func StartHAProxy(t testing.TB, ns *NetNS, config string) *HAProxy {
 	go func() {
 		defer close(h.done)
 		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		if err := unix.Setns(int(ns.fd.Fd()), unix.CLONE_NEWNET); err != nil {
-			started <- fmt.Errorf("setns: %v", err)
-			return
+		if ns != nil {
+			if err := unix.Setns(int(ns.fd.Fd()), unix.CLONE_NEWNET); err != nil {
+				started <- fmt.Errorf("setns: %v", err)
+				return
+			}
 		}
 		if err := h.Cmd.Start(); err != nil {
 			started <- err
