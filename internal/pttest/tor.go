@@ -160,15 +160,22 @@ type Tor struct {
 // keep a test tor quiet. The tor is stopped when the test ends.
 func StartTor(t testing.TB, ns *NetNS, torrc ...string) *Tor {
 	t.Helper()
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return StartTorIn(t, ns, data, torrc...)
+}
+
+// StartTorIn is StartTor with data as the DataDirectory (mode 0700), which the caller may
+// have filled: with another tor's keys/, say, so that the two are one relay.
+func StartTorIn(t testing.TB, ns *NetNS, data string, torrc ...string) *Tor {
+	t.Helper()
 	bin := TorPath(t)
 	if ns == nil {
 		ns = NewNetNS(t)
 	}
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.Mkdir(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	tr := &Tor{t: t, NS: ns, DataDir: data, LogPath: filepath.Join(dir, "tor.log"), done: make(chan struct{})}
 	lines := append([]string{
 		"DataDirectory " + data,
