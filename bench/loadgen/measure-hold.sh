@@ -27,60 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# holder PORT: an ORPort stand-in that accepts and holds connections, discarding input.
-holder() {
-	python3 -c '
-import resource, selectors, socket, sys
-h = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-resource.setrlimit(resource.RLIMIT_NOFILE, (h, h))
-sel = selectors.EpollSelector()
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", int(sys.argv[1])))
-ls.listen(4096)
-ls.setblocking(False)
-sel.register(ls, selectors.EVENT_READ)
-while True:
-    for key, _ in sel.select():
-        if key.fileobj is ls:
-            try:
-                while True:
-                    c, _ = ls.accept()
-                    c.setblocking(False)
-                    sel.register(c, selectors.EVENT_READ)
-            except BlockingIOError:
-                pass
-            continue
-        try:
-            d = key.fileobj.recv(65536)
-        except OSError:
-            d = b""
-        if not d:
-            sel.unregister(key.fileobj)
-            key.fileobj.close()
-' "$1" &
-	pids+=($!)
-}
-
-# bridge STATEDIR PORT ORPORT: ptreactor launched as tor launches a server PT (without
-# TOR_PT_EXIT_ON_STDIN_CLOSE, so stdin may be /dev/null).
-bridge() {
-	mkdir -p "$1"
-	env -i PATH="$PATH" TOR_PT_MANAGED_TRANSPORT_VER=1 TOR_PT_STATE_LOCATION="$1" \
-		TOR_PT_SERVER_TRANSPORTS=obfs4 TOR_PT_SERVER_BINDADDR=obfs4-127.0.0.1:$2 \
-		TOR_PT_ORPORT=127.0.0.1:$3 TOR_PT_EXTENDED_SERVER_PORT= \
-		"$PTREACTOR" </dev/null >"$1.out" 2>&1 &
-	pids+=($!)
-	for _ in $(seq 100); do
-		grep -q "SMETHODS DONE" "$1.out" 2>/dev/null && break
-		sleep 0.1
-	done
-	if ! grep -q "^SMETHOD obfs4 " "$1.out"; then
-		echo "bridge on port $2 did not start:" >&2
-		cat "$1.out" >&2
-		exit 1
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 
 holder 21101
 holder 21111
