@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"strconv"
 	"time"
@@ -234,7 +235,9 @@ func (t *tunnel) opened(x *end, prev endState) {
 	case prev == endResuming:
 		t.resumed(x)
 	case x == t.in:
-		t.e.log.Debug("accepted", "remote", x.c.RemoteAddr().String())
+		if t.e.log.Enabled(context.Background(), slog.LevelDebug) { // RemoteAddr().String() allocates
+			t.e.log.Debug("accepted", "remote", x.c.RemoteAddr().String())
+		}
 		t.role.inboundOpened(t)
 	case t.phase == phaseDone:
 		t.closeEnd(x) // killed while x was being dialed
