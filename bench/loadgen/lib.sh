@@ -1,6 +1,16 @@
-# lib.sh: the stand-ins the measure-*.sh scripts share; sourced, it expects $PTREACTOR and
-# appends the PIDs it starts to the caller's pids array. bridge takes extra ptreactor
-# flags after its three arguments.
+# lib.sh: what the measure-*.sh scripts share; sourced, after $PTREACTOR is set. It makes
+# the work directory $W and the pids array, which the stand-ins below append to, and at
+# exit kills them and removes $W. bridge takes extra ptreactor flags after its three
+# arguments.
+
+W=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
 
 # holder PORT: an ORPort stand-in that accepts and holds connections, discarding input.
 holder() {

@@ -18,15 +18,6 @@ N=${N:-15000}
 PTREACTOR=${PTREACTOR:-bin/ptreactor}
 PTBENCH=${PTBENCH:-bin/ptbench}
 JSON=${JSON:-load-hold.jsonl}
-W=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$W"
-}
-trap cleanup EXIT
-
 . "$(dirname "$0")/lib.sh"
 
 holder 21101

@@ -16,15 +16,6 @@ RATE=${RATE:-500}
 PTREACTOR=${PTREACTOR:-bin/ptreactor}
 PTBENCH=${PTBENCH:-bin/ptbench}
 HAPROXY=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
-W=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$W"
-}
-trap cleanup EXIT
-
 . "$(dirname "$0")/lib.sh"
 
 load() {

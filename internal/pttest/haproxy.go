@@ -1,16 +1,12 @@
 package pttest
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // HAProxyPath returns the haproxy binary, or fails the test: the PROXY protocol tests need
@@ -54,27 +50,7 @@ func StartHAProxy(t testing.TB, ns *NetNS, config string) *HAProxy {
 	h := &HAProxy{NS: ns, done: make(chan struct{})}
 	h.Cmd = exec.Command(bin, "-db", "-f", cfg)
 	h.Cmd.Stdout, h.Cmd.Stderr = &h.output, &h.output
-	// Kill haproxy if this test process dies first. Pdeathsig follows the forking thread,
-	// so that thread stays (locked, in the namespace) until haproxy has ended.
-	h.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := make(chan error, 1)
-	go func() {
-		defer close(h.done)
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		if ns != nil {
-			if err := unix.Setns(int(ns.fd.Fd()), unix.CLONE_NEWNET); err != nil {
-				started <- fmt.Errorf("setns: %v", err)
-				return
-			}
-		}
-		if err := h.Cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		h.Cmd.Wait()
-	}()
-	if err := <-started; err != nil {
+	if err := startWatched(ns, h.Cmd, h.done, nil); err != nil {
 		t.Fatalf("start haproxy: %v", err)
 	}
 	t.Cleanup(h.Stop)

@@ -137,6 +137,37 @@ func (n *NetNS) Start(cmd *exec.Cmd) error {
 	return n.Do(cmd.Start)
 }
 
+// startWatched starts cmd in ns (nil: this process's own namespace), set to be killed
+// should this test process die first, and closes done once cmd has ended, with its
+// Wait's error in *exitErr (exitErr may be nil). Pdeathsig follows the forking thread, so that thread stays,
+// locked (and in ns), until cmd has ended.
+func startWatched(ns *NetNS, cmd *exec.Cmd, done chan struct{}, exitErr *error) error {
+	if exitErr == nil {
+		exitErr = new(error)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if ns != nil {
+			if err := unix.Setns(int(ns.fd.Fd()), unix.CLONE_NEWNET); err != nil {
+				*exitErr = err
+				started <- fmt.Errorf("setns: %v", err)
+				return
+			}
+		}
+		if err := cmd.Start(); err != nil {
+			*exitErr = err
+			started <- err
+			return
+		}
+		started <- nil
+		*exitErr = cmd.Wait()
+	}()
+	return <-started
+}
+
 // DeadDirAuthority is a DirAuthority line for an authority that does not exist, so a tor
 // never contacts the real directory authorities or fallbacks.
 const DeadDirAuthority = "DirAuthority dead orport=1 no-v2 v3ident=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA " +
@@ -194,27 +225,7 @@ func StartTorIn(t testing.TB, ns *NetNS, data string, torrc ...string) *Tor {
 	tr.Cmd = exec.Command(bin, "-f", rc, "--defaults-torrc", os.DevNull, "--ignore-missing-torrc")
 	tr.Cmd.Dir = dir
 	tr.Cmd.Stdout, tr.Cmd.Stderr = &tr.output, &tr.output
-	// Kill tor if this test process dies first. Pdeathsig follows the forking thread, so
-	// that thread stays (locked, in the namespace) until tor has ended.
-	tr.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := make(chan error, 1)
-	go func() {
-		defer close(tr.done)
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		if err := unix.Setns(int(ns.fd.Fd()), unix.CLONE_NEWNET); err != nil {
-			tr.err = err
-			started <- fmt.Errorf("setns: %v", err)
-			return
-		}
-		if err := tr.Cmd.Start(); err != nil {
-			tr.err = err
-			started <- err
-			return
-		}
-		started <- nil
-		tr.err = tr.Cmd.Wait()
-	}()
-	if err := <-started; err != nil {
+	if err := startWatched(ns, tr.Cmd, tr.done, &tr.err); err != nil {
 		t.Fatalf("start tor: %v", err)
 	}
 	t.Cleanup(tr.Stop)
