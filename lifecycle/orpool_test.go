@@ -183,17 +183,7 @@ func TestORPoolEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := pttest.Start(t, pttest.ServerEnv(t.TempDir(), "plain", "plain-127.0.0.1:0", "127.0.0.1:9"), "-orport-pool", file)
-	var server string
-	var lines []string
-	for _, l := range config(t, p) {
-		lines = append(lines, l)
-		if strings.HasPrefix(l, "SMETHOD plain ") {
-			server = strings.Fields(l)[2]
-		}
-	}
-	if server == "" {
-		t.Fatalf("no SMETHOD: %q", lines)
-	}
+	server, lines := plainServerAddr(t, p)
 
 	first := map[netip.Addr]int{}
 	used := map[int]int{}
@@ -293,17 +283,7 @@ func TestORPoolEndToEndKilled(t *testing.T) {
 	}
 	// No TOR_PT_ORPORT (nor ExtORPort): the pool stands for them, as in a systemd launch.
 	p := pttest.Start(t, pttest.ServerEnv(t.TempDir(), "plain", "plain-127.0.0.1:0", ""), "-orport-pool", strings.Join(items, ","))
-	var server string
-	var lines []string
-	for _, l := range config(t, p) {
-		lines = append(lines, l)
-		if strings.HasPrefix(l, "SMETHOD plain ") {
-			server = strings.Fields(l)[2]
-		}
-	}
-	if server == "" {
-		t.Fatalf("no SMETHOD: %q", lines)
-	}
+	server, lines := plainServerAddr(t, p)
 	var clients []netip.Addr
 	for k := 0; k < 24; k++ {
 		clients = append(clients, netip.AddrFrom4([4]byte{127, 4, 0, byte(1 + k)}))
@@ -348,4 +328,18 @@ func TestORPoolEndToEndKilled(t *testing.T) {
 	if !hasLine(lines, `^LOG SEVERITY=warning .*ORPort pool instance down`) || !hasLine(lines, `^LOG SEVERITY=notice .*ORPort pool instance back up`) {
 		t.Errorf("no down warning and back-up notice: %q", lines)
 	}
+}
+
+// plainServerAddr reads p's configuration lines and returns the address of its SMETHOD
+// plain, and the lines.
+func plainServerAddr(t *testing.T, p *pttest.Proc) (string, []string) {
+	t.Helper()
+	lines := config(t, p)
+	for _, l := range lines {
+		if strings.HasPrefix(l, "SMETHOD plain ") {
+			return strings.Fields(l)[2], lines
+		}
+	}
+	t.Fatalf("no SMETHOD: %q", lines)
+	return "", nil
 }
