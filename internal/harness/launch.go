@@ -137,8 +137,9 @@ type PT struct {
 	// Header is every stdout line up to and including the METHODS DONE line.
 	Header []string
 
-	mu   sync.Mutex
-	tail []string // stdout lines after the header
+	mu       sync.Mutex
+	tail     []string      // stdout lines after the header
+	tailDone chan struct{} // closed when readTail has taken stdout's last line
 }
 
 // Launch starts s and waits for its METHODS DONE line, up to the context's deadline and
@@ -151,7 +152,7 @@ func Launch(ctx context.Context, s Spec) (*PT, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt := &PT{Spec: s, Proc: proc, Methods: map[string]Method{}}
+	pt := &PT{Spec: s, Proc: proc, Methods: map[string]Method{}, tailDone: make(chan struct{})}
 	if err := pt.readHeader(ctx); err != nil {
 		proc.Kill()
 		return nil, err
@@ -246,6 +247,7 @@ func (pt *PT) checkOffered() error {
 
 // readTail keeps what the child writes after the header, so that it never blocks on stdout.
 func (pt *PT) readTail() {
+	defer close(pt.tailDone)
 	for line := range pt.Proc.Lines() {
 		if pt.Spec.Lines != nil {
 			pt.Spec.Lines(line)
@@ -282,14 +284,35 @@ func (pt *PT) Pid() int { return pt.Proc.Pid() }
 func (pt *PT) Done() <-chan struct{} { return pt.Proc.Done() }
 
 // Stop closes the child's stdin and waits up to timeout for it to exit; then it kills it.
-// It reports whether the child left on its own.
-func (pt *PT) Stop(timeout time.Duration) bool { return pt.Proc.Stop(timeout) }
+// It reports whether the child left on its own. When it returns, Tail holds every line the
+// child wrote.
+func (pt *PT) Stop(timeout time.Duration) bool {
+	ok := pt.Proc.Stop(timeout)
+	pt.tailSettled()
+	return ok
+}
+
+// tailSettled waits for the stdout reader to take the last line of a child that has exited.
+// The child's exit and its stdout's EOF come on different goroutines, so a Tail read right
+// after the exit could miss the last line. A grandchild still holding stdout open (the
+// process group was killed, so it cannot live long) is waited for at most a second.
+func (pt *PT) tailSettled() {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-pt.tailDone:
+	case <-t.C:
+	}
+}
 
 // Signal sends sig to the child.
 func (pt *PT) Signal(sig syscall.Signal) error { return pt.Proc.Signal(sig) }
 
-// Kill kills the child and waits for it.
-func (pt *PT) Kill() { pt.Proc.Kill() }
+// Kill kills the child and waits for it and for its last stdout line.
+func (pt *PT) Kill() {
+	pt.Proc.Kill()
+	pt.tailSettled()
+}
 
 // ExitCode is the child's exit status once Done is closed (-1 if killed by a signal).
 func (pt *PT) ExitCode() int { return pt.Proc.ExitCode() }
