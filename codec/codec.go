@@ -98,6 +98,15 @@ type Stalling interface {
 	StallUntil() time.Time
 }
 
+// Holding is implemented by servers whose wires are Stalling. HoldFor is how long after it
+// was accepted a connection whose handshake fails is held before it is closed. The reactor
+// holds a connection it has no room for (past its tunnel limit) just as long, reading and
+// discarding, without making it a wire: a prober then sees an overloaded bridge answer
+// like any other, and the wire's per-connection cost (obfs4: an ephemeral key) is not paid.
+type Holding interface {
+	HoldFor() time.Duration
+}
+
 // Transport is one pluggable transport that tor can name: "plain", "obfs4".
 type Transport interface {
 	Name() string

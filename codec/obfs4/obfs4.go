@@ -115,6 +115,9 @@ func (s *server) Args() codec.Args { return s.state.args() }
 // HandshakeTimeout implements codec.Server.
 func (s *server) HandshakeTimeout() time.Duration { return ServerHandshakeTimeout }
 
+// HoldFor implements codec.Holding: 30 s plus the bridge's close delay, as StallUntil.
+func (s *server) HoldFor() time.Duration { return ServerHandshakeTimeout + s.closeDelay }
+
 // NewWire implements codec.Server. The ephemeral key is taken here, before any byte is
 // read, so the time its rejection sampling takes (when the stock is empty) is not visible
 // in the reply's timing.
@@ -333,7 +336,7 @@ func (w *serverWire) StallUntil() time.Time {
 	if w.s != nil {
 		return w.start
 	}
-	return w.start.Add(ServerHandshakeTimeout + w.srv.closeDelay)
+	return w.start.Add(w.srv.HoldFor())
 }
 
 // Pacer implements codec.Wire, as the client wire's does, with the bridge's iat-mode.
