@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"syscall"
 	"time"
 )
 
@@ -23,11 +22,21 @@ func tunnelLimit(limit uint64) int64 {
 }
 
 // serve accepts on ln until it is closed and hands each conn to the least busy loop. It
-// sheds load before the descriptor limit (close at once, so the client sees a refusal
-// rather than a hang in the backlog) and, should accept still fail with EMFILE, frees a
+// sheds load before the descriptor limit and, should accept still fail with EMFILE, frees a
 // spare descriptor to accept-and-close the waiting conn, then backs off: ptreactor keeps
 // serving once descriptors free up.
-func (e *Engine) serve(ln net.Listener, mk func() *tunnel) {
+//
+// Past the tunnel limit a conn is made by hold when there is one (a server whose transport
+// hides a failed handshake from probers, codec.Holding): that tunnel reads and discards,
+// never dials tor, and closes when a failed handshake would, so a prober cannot tell an
+// overloaded bridge from another by a conn closed at once. Held conns need a descriptor
+// each for that long, so past maxHeld of them (or when the enroll finds no descriptor)
+// conns are closed at once after all: a refusal a prober can see beats a process that runs
+// out of descriptors for the tunnels it carries. Without hold (tor's SOCKS listener, a
+// transport such as plain that does not hide its failures) conns are closed at once: tor
+// is no prober, and a refusal tells it at once to try again later, where a held conn
+// would keep its circuit waiting.
+func (e *Engine) serve(ln net.Listener, mk, hold func() *tunnel) {
 	spare, _ := os.Open(os.DevNull)
 	defer func() {
 		if spare != nil {
@@ -35,13 +44,6 @@ func (e *Engine) serve(ln net.Listener, mk func() *tunnel) {
 		}
 	}()
 	var backoff time.Duration
-	var lastWarn time.Time
-	warn := func(msg string, args ...any) {
-		if time.Since(lastWarn) > 10*time.Second {
-			lastWarn = time.Now()
-			e.log.Warn(msg, args...)
-		}
-	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -49,9 +51,9 @@ func (e *Engine) serve(ln net.Listener, mk func() *tunnel) {
 				return
 			}
 			e.stats.acceptErrors.Add(1)
-			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			if outOfDescriptors(err) {
 				e.stats.shed.Add(1)
-				warn("out of file descriptors: shedding connections", "listener", ln.Addr().String(), "active", e.active.Load())
+				e.failures.note(failDescriptors, err)
 				if spare != nil {
 					spare.Close()
 					if c, err := ln.Accept(); err == nil {
@@ -74,21 +76,29 @@ func (e *Engine) serve(ln net.Listener, mk func() *tunnel) {
 			continue
 		}
 		backoff = 0
-		if e.active.Load() >= e.maxTunnels {
-			e.stats.shed.Add(1)
-			warn("tunnel limit reached: shedding connections", "limit", e.maxTunnels)
-			c.Close()
-			continue
+		newTunnel := mk
+		if e.active.Load()-e.held.Load() >= e.maxTunnels {
+			if hold == nil || e.held.Load() >= e.maxHeld {
+				e.stats.shed.Add(1)
+				e.failures.note(failTunnelLimit, nil)
+				c.Close()
+				continue
+			}
+			e.failures.note(failOverloadHeld, nil)
+			newTunnel = hold
 		}
-		t := mk()
+		t := newTunnel()
 		e.active.Add(1)
+		if t.overload {
+			e.held.Add(1)
+		}
 		// EnrollContext duplicates the fd onto a loop and closes c; OnOpen runs on the loop.
 		if _, err := e.cli.EnrollContext(c, t.inbound()); err != nil {
 			e.log.Debug("cannot enroll accepted connection", "err", err)
-			e.tunnelEnded()
-			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			e.tunnelEnded(t)
+			if outOfDescriptors(err) {
 				e.stats.shed.Add(1)
-				warn("out of file descriptors: shedding connections", "listener", ln.Addr().String(), "active", e.active.Load())
+				e.failures.note(failDescriptors, err)
 			}
 		}
 	}

@@ -104,6 +104,16 @@
 // SweepSlow. A pause or a linger wakes a ticker that is in its slow wait, so a resume never
 // waits for SweepSlow.
 //
+// # Failures and overload
+//
+// failures.go knows the failures an operator can fix (tor's DENY, a cookie that does not
+// match, an unreadable cookie file, a refused ORPort, descriptors or tunnels run out): the
+// first of a spell is logged at warning at once, saying what to check, and its repeats in
+// a summary per Config.FailureSummary (a minute); other failed dials are only counted, at
+// info. Past the tunnel limit a server whose transport hides failed handshakes
+// (codec.Holding) holds a new conn as it would a failed handshake rather than closing it,
+// up to a bound of its own (accept.go says why both).
+//
 // # Platforms
 //
 // The reactor runs on Linux (epoll) and on macOS and the BSDs (kqueue); the code that
@@ -174,6 +184,10 @@ type Config struct {
 	// the one USERADDR, the pool and the logs use. A missing or malformed header from such
 	// a source is treated as a failed handshake. lifecycle sets it from -proxy-protocol.
 	ProxyProtocol []netip.Prefix
+
+	// FailureSummary is how often the repeats of a failure the log has warned about are
+	// summarised (failures.go); 0 means once a minute.
+	FailureSummary time.Duration
 }
 
 // Limits of the data path.
@@ -190,6 +204,10 @@ type Limits struct {
 	DialBridgeTimeout      time.Duration // TCP and the TOR_PT_PROXY handshake
 	ClientHandshakeTimeout time.Duration // the transport handshake after the dial
 	DialTorTimeout         time.Duration // (Ext)ORPort connect and authentication
+
+	// MaxTunnels caps the tunnels of the engine below what the descriptor limit allows
+	// (tunnelLimit); 0: no cap of its own.
+	MaxTunnels int
 }
 
 // DefaultLimits are the limits ptreactor runs with.
@@ -229,7 +247,9 @@ type Engine struct {
 	closed    bool
 
 	active     atomic.Int64 // tunnels not yet ended
-	maxTunnels int64        // beyond this, new connections are shed
+	maxTunnels int64        // beyond this, new connections are held or shed (accept.go)
+	held       atomic.Int64 // of active, the connections held past maxTunnels
+	maxHeld    int64        // beyond this, connections past maxTunnels are closed at once
 	draining   atomic.Bool
 	drained    chan struct{}
 	drainOnce  sync.Once
@@ -237,7 +257,8 @@ type Engine struct {
 	closeOnce  sync.Once
 	closeErr   error // what Close returns
 
-	stats stats
+	stats    stats
+	failures *failures
 }
 
 // New returns an engine for cfg; listeners are added with ListenClient/ListenServer. The
@@ -274,6 +295,11 @@ func New(cfg Config) (*Engine, error) {
 	e.dialer = d
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.maxTunnels = tunnelLimit(fdLimit)
+	if m := int64(cfg.Limits.MaxTunnels); m > 0 && m < e.maxTunnels {
+		e.maxTunnels = m
+	}
+	e.maxHeld = overloadHoldLimit(e.maxTunnels)
+	e.failures = newFailures(e.log, &e.cfg, fdLimit, e.maxTunnels)
 	return e, nil
 }
 
@@ -291,7 +317,7 @@ func (e *Engine) start() error {
 			e.startErr = e.cli.Start()
 		}
 		if e.startErr == nil {
-			go e.reportStats()
+			go e.failures.run(e.done)
 		}
 	})
 	return e.startErr
@@ -304,7 +330,7 @@ func (e *Engine) ListenClient(transport, addr string) (net.Addr, error) {
 	if !ok {
 		return nil, ErrUnknownTransport
 	}
-	return e.listen(addr, keepAliveLocal, func() *tunnel { return newClientTunnel(e, t) })
+	return e.listen(addr, keepAliveLocal, func() *tunnel { return newClientTunnel(e, t) }, nil)
 }
 
 // ListenServer binds the bridge side of transport on addr, with the transport's options,
@@ -318,14 +344,20 @@ func (e *Engine) ListenServer(transport, addr string, opts codec.Args) (net.Addr
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := e.listen(addr, keepAliveNetwork, func() *tunnel { return newServerTunnel(e, transport, srv) })
+	var hold func() *tunnel
+	if h, ok := srv.(codec.Holding); ok {
+		hold = func() *tunnel { return newHeldTunnel(e, transport, srv, h.HoldFor()) }
+	}
+	a, err := e.listen(addr, keepAliveNetwork, func() *tunnel { return newServerTunnel(e, transport, srv) }, hold)
 	if err != nil {
 		return nil, nil, err
 	}
 	return a, srv.Args(), nil
 }
 
-func (e *Engine) listen(addr string, keepAlive time.Duration, mk func() *tunnel) (net.Addr, error) {
+// listen binds addr and serves it: mk makes the tunnel of an accepted conn, hold (nil:
+// none) that of a conn past the tunnel limit (serve).
+func (e *Engine) listen(addr string, keepAlive time.Duration, mk, hold func() *tunnel) (net.Addr, error) {
 	if err := e.start(); err != nil {
 		return nil, err
 	}
@@ -342,7 +374,7 @@ func (e *Engine) listen(addr string, keepAlive time.Duration, mk func() *tunnel)
 	}
 	e.listeners = append(e.listeners, ln)
 	e.mu.Unlock()
-	go e.serve(ln, mk)
+	go e.serve(ln, mk, hold)
 	return ln.Addr(), nil
 }
 
@@ -407,36 +439,22 @@ func (e *Engine) closeListeners() error {
 	return errors.Join(errs...)
 }
 
-// tunnelEnded is called once per tunnel, on its loop, when both ends are gone.
-func (e *Engine) tunnelEnded() {
+// tunnelEnded is called once per tunnel, on its loop, when both ends are gone (or by serve,
+// when the accepted conn could not be enrolled).
+func (e *Engine) tunnelEnded(t *tunnel) {
+	if t.overload {
+		e.held.Add(-1)
+	}
 	if e.active.Add(-1) <= 0 {
 		e.checkDrained()
 	}
 }
 
-// stats are counters an operator sees in a periodic summary rather than one line per event.
+// stats are counters of what the engine did; the failures among them are logged by
+// failures.go, at once for the first and in a periodic summary for the rest.
 type stats struct {
 	dialFailures atomic.Int64
 	shed         atomic.Int64
 	acceptErrors atomic.Int64
 	pauses       atomic.Int64 // sources taken off their loop (not reset by reports)
-}
-
-// reportStats logs, at most once a minute, what went wrong since the last report.
-func (e *Engine) reportStats() {
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	for {
-		select {
-		case <-e.done:
-			return
-		case <-tick.C:
-		}
-		if n := e.stats.dialFailures.Swap(0); n > 0 {
-			e.log.Info("outbound connections failed in the last minute", "count", n)
-		}
-		if n := e.stats.shed.Swap(0); n > 0 {
-			e.log.Warn("connections refused for lack of file descriptors in the last minute", "count", n)
-		}
-	}
 }

@@ -225,7 +225,7 @@ func (d *dialer) dialExtOR(ctx context.Context, addr netip.AddrPort, cookieFile 
 	// tor may rewrite the cookie after it started us (tor bug #15240): read it every time.
 	cookie, err := extor.ReadCookieFile(cookieFile)
 	if err != nil {
-		return nil, fmt.Errorf("extended ORPort auth cookie: %w", err)
+		return nil, fmt.Errorf("%w %s: %w", errCookieFile, cookieFile, err)
 	}
 	var nonce [32]byte
 	if _, err := rand.Read(nonce[:]); err != nil {

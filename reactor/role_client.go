@@ -151,6 +151,7 @@ func (r *clientRole) netClosedBeforeRelay(t *tunnel) {
 
 func (r *clientRole) dialFailed(t *tunnel, err error) {
 	t.e.log.Debug("bridge connection failed", "err", err)
+	t.e.failures.note(bridgeDialFailure(err), err)
 	r.fail(t, socks.ReplyCode(err))
 }
 

@@ -23,6 +23,8 @@ type serverRole struct {
 
 	header bool     // a PROXY protocol header is due before the wire's bytes
 	client net.Addr // the client the header named; nil: the conn's peer is the client
+
+	holdFor time.Duration // a held tunnel (newHeldTunnel): how long from the accept
 }
 
 func newServerTunnel(e *Engine, name string, srv codec.Server) *tunnel {
@@ -35,10 +37,26 @@ func newServerTunnel(e *Engine, name string, srv codec.Server) *tunnel {
 	return t
 }
 
+// newHeldTunnel is a server tunnel for a conn past the tunnel limit (accept.go): it is
+// held as a failed handshake is, for holdFor from now, and gets no wire.
+func newHeldTunnel(e *Engine, name string, srv codec.Server, holdFor time.Duration) *tunnel {
+	t := newServerTunnel(e, name, srv)
+	t.overload = true
+	t.role.(*serverRole).holdFor = holdFor
+	return t
+}
+
 // inboundOpened: a client has connected; its wire is made, and the handshake has the
 // transport's timeout (a wire without a handshake goes straight to the dial, unless a
-// PROXY header is due first, which then has proxyHeaderTimeout).
+// PROXY header is due first, which then has proxyHeaderTimeout). A held conn goes to the
+// stall at once, with no wire: nothing it sends is looked at.
 func (r *serverRole) inboundOpened(t *tunnel) {
+	if t.overload {
+		t.phase = phaseStall
+		t.stallUntil = time.Now().Add(r.holdFor)
+		t.watch()
+		return
+	}
 	t.wire = r.srv.NewWire()
 	t.pacer = t.wire.Pacer()
 	r.header = fromBalancer(t.e.cfg.ProxyProtocol, t.net.c.RemoteAddr())
@@ -171,6 +189,7 @@ func (r *serverRole) netClosedBeforeRelay(t *tunnel) {
 
 func (r *serverRole) dialFailed(t *tunnel, err error) {
 	t.e.log.Debug("tor connection failed", "err", err)
+	t.e.failures.note(torDialFailure(err), err)
 	t.kill()
 }
 

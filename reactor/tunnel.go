@@ -110,6 +110,7 @@ type tunnel struct {
 	watched    bool
 	busy       *end // the end whose callback is running (gnetquirks.go)
 	ended      bool
+	overload   bool // a server conn held past the tunnel limit (accept.go), counted in e.held
 
 	timer      *time.Timer // paced output
 	timerArmed bool
@@ -469,5 +470,5 @@ func (t *tunnel) maybeEnd() {
 		delete(t.ls.watch, t)
 		t.watched = false
 	}
-	t.e.tunnelEnded()
+	t.e.tunnelEnded(t)
 }
