@@ -14,7 +14,7 @@ import (
 // hsTransport is a test transport with a handshake and paced client output, to drive the
 // parts of the reactor plain does not: SOCKS success only after Ready, payload decoded
 // before tor is connected, paced writes (a Pacer), and a Stalling server after a bad
-// handshake.
+// handshake, which also holds conns past the tunnel limit (Holding) for stallFor.
 //
 // Client: Start sends "HELLO"; Ready once "OK" has come back. Its output is paced in
 // 1000-byte chunks with a 1 ms wait. Server: expects "HELLO" (anything else fails and
@@ -37,6 +37,7 @@ type hsServer struct{}
 func (hsServer) Args() codec.Args                { return codec.Args{"k": {"v"}} }
 func (hsServer) NewWire() codec.Wire             { return &hsServerWire{} }
 func (hsServer) HandshakeTimeout() time.Duration { return 2 * time.Second }
+func (hsServer) HoldFor() time.Duration          { return stallFor }
 
 type hsClient struct {
 	ready bool

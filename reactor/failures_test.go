@@ -380,3 +380,50 @@ func TestClientLimitClosesAtOnce(t *testing.T) {
 		t.Fatalf("%d tunnel limit warnings, want 1:\n%s", n, logs)
 	}
 }
+
+// TestOverloadHeldCloses: a held conn is closed when its hold ends, as a failed handshake
+// is at the end of its stall (here a test transport's, stallFor, rather than obfs4's 30 s
+// and more): the prober sees the same shape from both.
+func TestOverloadHeldCloses(t *testing.T) {
+	lim := DefaultLimits()
+	lim.MaxTunnels = 1
+	srv, err := New(Config{Transports: map[string]codec.Transport{"hstest": hsTransport{}}, Limits: lim,
+		ORPort: addrPort(t, listen(t, echo))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	sa, _, err := srv.ListenServer("hstest", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAfter := func(c net.Conn, start time.Time) time.Duration {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(c)
+		if len(got) != 0 || err != nil {
+			t.Fatalf("read %q, %v; want nothing, then the close", got, err)
+		}
+		return time.Since(start)
+	}
+	start := time.Now()
+	prober, err := net.Dial("tcp", sa.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prober.Close()
+	prober.Write([]byte("GET / HTTP/1.0\r\n\r\n")) // fails the handshake: the one tunnel, stalled
+	over, err := net.Dial("tcp", sa.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	over.Write([]byte("HELLO")) // a good handshake, but past the limit: held
+	probed, held := closedAfter(prober, start), closedAfter(over, start)
+	t.Logf("garbage handshake closed after %v, held conn after %v (stall %v)", probed, held, stallFor)
+	for _, d := range []time.Duration{probed, held} {
+		if d < stallFor/2 {
+			t.Fatalf("closed after %v, before the stall of %v ended", d, stallFor)
+		}
+	}
+}
