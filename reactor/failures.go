@@ -71,13 +71,15 @@ func newFailures(log *slog.Logger, cfg *Config, fdLimit uint64, maxTunnels int64
 		every = failureSummaryEvery
 	}
 	cookie := "the cookie file TOR_PT_AUTH_COOKIE_FILE=" + cfg.AuthCookieFile
-	orport := "the ExtORPort " + cfg.ExtORPort.String()
+	// The port is said apart from the address too: the log scrubs IP addresses.
+	orport := "the Extended ORPort TOR_PT_EXTENDED_SERVER_PORT=" + cfg.ExtORPort.String() +
+		" (port " + strconv.Itoa(int(cfg.ExtORPort.Port())) + ")"
 	switch {
 	case len(cfg.ORPool) > 0:
 		cookie = "the cookie file of the -orport-pool instance named in err"
 		orport = "the Extended ORPort of an -orport-pool instance"
 	case !cfg.ExtORPort.IsValid():
-		orport = "the ORPort " + cfg.ORPort.String()
+		orport = "the ORPort TOR_PT_ORPORT=" + cfg.ORPort.String() + " (port " + strconv.Itoa(int(cfg.ORPort.Port())) + ")"
 	}
 	raise := "raise the descriptor limit (LimitNOFILE= in tor's systemd unit, or ulimit -n), or spread the clients over more instances"
 	w := slog.LevelWarn
@@ -95,7 +97,7 @@ func newFailures(log *slog.Logger, cfg *Config, fdLimit uint64, maxTunnels int64
 		failCookieFile: {w, "cannot read the Extended ORPort auth cookie: " + cookie + ": " +
 			"check that it exists, that this user may read it, and that it is tor's (32 bytes of header, 32 of cookie)",
 			"the auth cookie file could not be read"},
-		failORPortRefused: {w, orport + " refused the connection: is tor running, and is its ORPort (ExtORPort) listening at that address?",
+		failORPortRefused: {w, orport + " refused the connection: is tor running, and is its ORPort (ExtORPort) listening there?",
 			"tor refused connections"},
 		failDescriptors: {w, "out of file descriptors (limit " + strconv.FormatUint(fdLimit, 10) + "): connections are being refused; " + raise,
 			"connections refused for lack of file descriptors"},

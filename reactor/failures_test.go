@@ -146,7 +146,11 @@ func TestFirstFailureWarnings(t *testing.T) {
 		}, "cannot read the Extended ORPort auth cookie", "missing", "the auth cookie file could not be read: "},
 		{"ORPort refused", func(t *testing.T) Config {
 			return Config{ORPort: addrPort(t, deadAddr(t))}
-		}, "the ORPort 127.0.0.1:", "is tor running", "tor refused connections: "},
+		}, "the ORPort TOR_PT_ORPORT=127.0.0.1:", "is tor running", "tor refused connections: "},
+		{"ExtORPort refused", func(t *testing.T) Config {
+			ext := pttest.StartExtORPort(t, harness.ExtOROptions{})
+			return Config{ExtORPort: addrPort(t, deadAddr(t)), AuthCookieFile: ext.CookieFile}
+		}, "the Extended ORPort TOR_PT_EXTENDED_SERVER_PORT=127.0.0.1:", "(port ", "tor refused connections: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
