@@ -101,10 +101,10 @@ func newFailures(log *slog.Logger, cfg *Config, fdLimit uint64, maxTunnels int64
 			"tor refused connections"},
 		failDescriptors: {w, "out of file descriptors (limit " + strconv.FormatUint(fdLimit, 10) + "): connections are being refused; " + raise,
 			"connections refused for lack of file descriptors"},
-		failTunnelLimit: {w, "tunnel limit reached (" + strconv.FormatInt(maxTunnels, 10) + " tunnels, from the descriptor limit " +
+		failTunnelLimit: {w, "tunnel limit reached (" + strconv.FormatInt(maxTunnels, 10) + " tunnels; descriptor limit " +
 			strconv.FormatUint(fdLimit, 10) + "): new connections are closed at once; " + raise,
 			"connections refused at the tunnel limit"},
-		failOverloadHeld: {w, "tunnel limit reached (" + strconv.FormatInt(maxTunnels, 10) + " tunnels, from the descriptor limit " +
+		failOverloadHeld: {w, "tunnel limit reached (" + strconv.FormatInt(maxTunnels, 10) + " tunnels; descriptor limit " +
 			strconv.FormatUint(fdLimit, 10) + "): new obfs4 connections are held and closed as after a failed handshake, so that the bridge looks like any other to a prober; " + raise,
 			"connections held and closed at the tunnel limit"},
 		failDial: {level: slog.LevelInfo, summary: "outbound connections failed"},
