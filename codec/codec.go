@@ -131,3 +131,8 @@ type Server interface {
 // ErrBadArgs is wrapped by Transport.Client when the per-connection arguments are invalid;
 // the reactor answers such a SOCKS request with general failure, as lyrebird does.
 var ErrBadArgs = errors.New("invalid transport arguments")
+
+// ErrReplayed is wrapped by a server wire's Unwrap error when the client's handshake repeats
+// one the server has already seen (a prober replaying a recorded client); the reactor counts
+// such failures apart.
+var ErrReplayed = errors.New("replayed handshake")

@@ -85,6 +85,7 @@ func (e *Engine) serve(ln net.Listener, mk, hold func() *tunnel) {
 				continue
 			}
 			e.failures.note(failOverloadHeld, nil)
+			e.stats.held.Add(1)
 			newTunnel = hold
 		}
 		t := newTunnel()

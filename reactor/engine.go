@@ -245,6 +245,8 @@ type Engine struct {
 	listeners []net.Listener
 	loops     map[gnet.EventLoop]*loopState
 	closed    bool
+	role      Role                        // set by the Listen methods
+	counts    map[string]*transportCounts // by transport name
 
 	active     atomic.Int64 // tunnels not yet ended
 	maxTunnels int64        // beyond this, new connections are held or shed (accept.go)
@@ -330,7 +332,8 @@ func (e *Engine) ListenClient(transport, addr string) (net.Addr, error) {
 	if !ok {
 		return nil, ErrUnknownTransport
 	}
-	return e.listen(addr, keepAliveLocal, func() *tunnel { return newClientTunnel(e, t) }, nil)
+	counts := e.countsFor(transport, RoleClient)
+	return e.listen(addr, keepAliveLocal, func() *tunnel { return newClientTunnel(e, t, counts) }, nil)
 }
 
 // ListenServer binds the bridge side of transport on addr, with the transport's options,
@@ -344,11 +347,12 @@ func (e *Engine) ListenServer(transport, addr string, opts codec.Args) (net.Addr
 	if err != nil {
 		return nil, nil, err
 	}
+	counts := e.countsFor(transport, RoleServer)
 	var hold func() *tunnel
 	if h, ok := srv.(codec.Holding); ok {
-		hold = func() *tunnel { return newHeldTunnel(e, transport, srv, h.HoldFor()) }
+		hold = func() *tunnel { return newHeldTunnel(e, transport, srv, counts, h.HoldFor()) }
 	}
-	a, err := e.listen(addr, keepAliveNetwork, func() *tunnel { return newServerTunnel(e, transport, srv) }, hold)
+	a, err := e.listen(addr, keepAliveNetwork, func() *tunnel { return newServerTunnel(e, transport, srv, counts) }, hold)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -448,13 +452,4 @@ func (e *Engine) tunnelEnded(t *tunnel) {
 	if e.active.Add(-1) <= 0 {
 		e.checkDrained()
 	}
-}
-
-// stats are counters of what the engine did; the failures among them are logged by
-// failures.go, at once for the first and in a periodic summary for the rest.
-type stats struct {
-	dialFailures atomic.Int64
-	shed         atomic.Int64
-	acceptErrors atomic.Int64
-	pauses       atomic.Int64 // sources taken off their loop (not reset by reports)
 }

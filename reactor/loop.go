@@ -21,6 +21,8 @@ type loopState struct {
 	wbuf []byte       // Wrap output, SOCKS replies, paced chunks
 	out  codec.Output // Unwrap output
 
+	fromTor, toTor payloadCount // payload bytes of the loop's tunnels (Stats)
+
 	fast         atomic.Bool   // something is paused or lingering: sweep every SweepFast
 	hurryUp      chan struct{} // wakes the ticker when fast is newly set
 	sweepPending atomic.Bool

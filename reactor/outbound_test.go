@@ -89,6 +89,9 @@ func TestDialBridgeRefused(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("err %v, want ECONNREFUSED", err)
 	}
+	if k := classifyDial(err); k != DialRefused {
+		t.Errorf("counted as %v, want %v", k, DialRefused)
+	}
 }
 
 // deadAddr is a loopback address where nothing listens.
@@ -458,12 +461,12 @@ func TestDialTorExtORPortCookieReread(t *testing.T) {
 	if err := os.WriteFile(e.CookieFile, []byte("short"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.dialTor(testCtx(t), nil, "obfs4"); !errors.Is(err, extor.ErrCookieFile) {
-		t.Errorf("short cookie file: %v", err)
+	if _, err := d.dialTor(testCtx(t), nil, "obfs4"); !errors.Is(err, extor.ErrCookieFile) || classifyDial(err) != DialCookieFile {
+		t.Errorf("short cookie file: %v (counted as %v)", err, classifyDial(err))
 	}
 	os.Remove(e.CookieFile)
-	if _, err := d.dialTor(testCtx(t), nil, "obfs4"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("missing cookie file: %v", err)
+	if _, err := d.dialTor(testCtx(t), nil, "obfs4"); !errors.Is(err, os.ErrNotExist) || classifyDial(err) != DialCookieFile {
+		t.Errorf("missing cookie file: %v (counted as %v)", err, classifyDial(err))
 	}
 	if got := len(e.Sessions()); got != 3 {
 		t.Errorf("%d sessions, want 3", got)
@@ -475,18 +478,22 @@ func TestDialTorExtORPortFailures(t *testing.T) {
 		name string
 		opts harness.ExtOROptions
 		want error
+		kind DialFailure // what Stats counts it as
 	}{
-		{"bad server hash", harness.ExtOROptions{BadServerHash: true}, extor.ErrServerHash},
-		{"client rejected", harness.ExtOROptions{RejectClient: true}, extor.ErrAuthFailed},
-		{"deny", harness.ExtOROptions{Deny: true}, extor.ErrDenied},
-		{"deny after unknown reply", harness.ExtOROptions{Deny: true, UnknownReply: true}, extor.ErrDenied},
-		{"no safe cookie", harness.ExtOROptions{AuthTypes: []byte{2, 3}}, extor.ErrNoSafeCookie},
+		{"bad server hash", harness.ExtOROptions{BadServerHash: true}, extor.ErrServerHash, DialAuth},
+		{"client rejected", harness.ExtOROptions{RejectClient: true}, extor.ErrAuthFailed, DialAuth},
+		{"deny", harness.ExtOROptions{Deny: true}, extor.ErrDenied, DialDenied},
+		{"deny after unknown reply", harness.ExtOROptions{Deny: true, UnknownReply: true}, extor.ErrDenied, DialDenied},
+		{"no safe cookie", harness.ExtOROptions{AuthTypes: []byte{2, 3}}, extor.ErrNoSafeCookie, DialAuth},
 	} {
 		e := pttest.StartExtORPort(t, tc.opts)
 		d := mustDialer(t, Config{ExtORPort: addrPort(t, e.Addr), AuthCookieFile: e.CookieFile})
 		_, err := d.dialTor(testCtx(t), nil, "obfs4")
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: err %v, want %v", tc.name, err, tc.want)
+		}
+		if k := classifyDial(err); k != tc.kind {
+			t.Errorf("%s: counted as %v, want %v", tc.name, k, tc.kind)
 		}
 		s := e.WaitSessions(t, 1, 10*time.Second)[0]
 		if s.Okay {
@@ -528,6 +535,9 @@ func TestDialTorExtORPortTimeout(t *testing.T) {
 	_, err := d.dialTor(context.Background(), nil, "obfs4")
 	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("err %v, want a deadline error", err)
+	}
+	if k := classifyDial(err); k != DialTimedOut {
+		t.Errorf("counted as %v, want %v", k, DialTimedOut)
 	}
 }
 

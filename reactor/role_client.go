@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -19,13 +20,13 @@ type clientRole struct {
 	socks     socks.Server
 }
 
-func newClientTunnel(e *Engine, tr codec.Transport) *tunnel {
+func newClientTunnel(e *Engine, tr codec.Transport, counts *transportCounts) *tunnel {
 	tc := &struct {
 		tunnel
 		clientRole
 	}{clientRole: clientRole{transport: tr}}
 	t := &tc.tunnel
-	t.init(e, &tc.clientRole, &t.tor, phaseSocks)
+	t.init(e, &tc.clientRole, &t.tor, phaseSocks, counts)
 	return t
 }
 
@@ -88,10 +89,11 @@ func (r *clientRole) negotiate(t *tunnel, c gnet.Conn) {
 func (r *clientRole) startDialBridge(t *tunnel, addr string) {
 	ls, e, x := t.ls, t.e, &t.net
 	go func() {
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(e.ctx, e.lim.DialBridgeTimeout)
 		conn, err := e.dialer.dialBridge(ctx, addr)
 		cancel()
-		enrollDialed(ls, x, conn, err)
+		enrollDialed(ls, x, conn, err, start)
 	}()
 }
 
@@ -106,6 +108,7 @@ func (r *clientRole) dialedOpened(t *tunnel, x *end) {
 	t.ls.wbuf = out[:0]
 	if err != nil {
 		t.e.log.Debug("transport start failed", "err", err)
+		t.counts.handshakeFailed(err)
 		r.fail(t, socks.GeneralFailure)
 		return
 	}
@@ -140,12 +143,16 @@ func (r *clientRole) deadlineHit(t *tunnel) {
 		t.kill()
 	case phaseHandshake:
 		t.e.log.Debug("transport handshake timed out")
+		t.counts.timedOut.Add(1)
 		r.fail(t, socks.TTLExpired)
 	}
 }
 
 // netClosedBeforeRelay: the bridge hung up mid-handshake.
 func (r *clientRole) netClosedBeforeRelay(t *tunnel) {
+	if t.phase == phaseHandshake {
+		t.counts.handshakeFailed(errBridgeHungUp)
+	}
 	r.fail(t, socks.GeneralFailure)
 }
 
@@ -154,6 +161,10 @@ func (r *clientRole) dialFailed(t *tunnel, err error) {
 	t.e.failures.note(bridgeDialFailure(err), err)
 	r.fail(t, socks.ReplyCode(err))
 }
+
+// errBridgeHungUp is the handshake failure of a bridge that closed the connection before
+// its reply.
+var errBridgeHungUp = errors.New("the bridge closed the connection during the handshake")
 
 // fail refuses tor's CONNECT with code and ends the tunnel.
 func (r *clientRole) fail(t *tunnel, code byte) {

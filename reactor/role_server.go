@@ -27,20 +27,20 @@ type serverRole struct {
 	holdFor time.Duration // a held tunnel (newHeldTunnel): how long from the accept
 }
 
-func newServerTunnel(e *Engine, name string, srv codec.Server) *tunnel {
+func newServerTunnel(e *Engine, name string, srv codec.Server, counts *transportCounts) *tunnel {
 	ts := &struct {
 		tunnel
 		serverRole
 	}{serverRole: serverRole{name: name, srv: srv}}
 	t := &ts.tunnel
-	t.init(e, &ts.serverRole, &t.net, phaseHandshake)
+	t.init(e, &ts.serverRole, &t.net, phaseHandshake, counts)
 	return t
 }
 
 // newHeldTunnel is a server tunnel for a conn past the tunnel limit (accept.go): it is
 // held as a failed handshake is, for holdFor from now, and gets no wire.
-func newHeldTunnel(e *Engine, name string, srv codec.Server, holdFor time.Duration) *tunnel {
-	t := newServerTunnel(e, name, srv)
+func newHeldTunnel(e *Engine, name string, srv codec.Server, counts *transportCounts, holdFor time.Duration) *tunnel {
+	t := newServerTunnel(e, name, srv, counts)
 	t.overload = true
 	t.role.(*serverRole).holdFor = holdFor
 	return t
@@ -107,6 +107,7 @@ func (r *serverRole) netPreamble(t *tunnel, c gnet.Conn) bool {
 		return false
 	case err != nil:
 		t.e.log.Debug("bad PROXY protocol header from the balancer", "err", err)
+		t.counts.handshakeFailed(err)
 		discardAll(c)
 		if !r.stall(t) {
 			t.kill()
@@ -148,10 +149,11 @@ func (r *serverRole) startDialTor(t *tunnel) {
 	}
 	ls, e, x, name := t.ls, t.e, &t.tor, r.name
 	go func() {
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(e.ctx, e.lim.DialTorTimeout)
 		conn, err := e.dialer.dialTor(ctx, from, name)
 		cancel()
-		enrollDialed(ls, x, conn, err)
+		enrollDialed(ls, x, conn, err, start)
 	}()
 }
 
@@ -176,6 +178,7 @@ func (r *serverRole) deadlineHit(t *tunnel) {
 	if t.phase != phaseHandshake {
 		return
 	}
+	t.counts.timedOut.Add(1)
 	if !r.stall(t) {
 		t.kill()
 	}
@@ -202,6 +205,7 @@ func (r *serverRole) stall(t *tunnel) bool {
 		return false
 	}
 	t.phase = phaseStall
+	t.counts.stalled.Add(1)
 	t.deadline = time.Time{}
 	t.stallUntil = s.StallUntil()
 	t.watch()

@@ -53,6 +53,7 @@ func (t *tunnel) checkDrain(x *end, now time.Time) {
 	p := t.pending(x)
 	if p > t.e.lim.HardCap {
 		t.e.log.Warn("closing a tunnel whose peer does not read", "queued", p, "cap", t.e.lim.HardCap)
+		t.e.stats.closedHardCap.Add(1)
 		t.kill()
 		return
 	}
@@ -69,6 +70,7 @@ func (t *tunnel) checkDrain(x *end, now time.Time) {
 	}
 	if now.Sub(x.stuckSince) > t.e.lim.NeverDrain {
 		t.e.log.Warn("closing a tunnel whose peer stopped reading", "queued", p, "for", t.e.lim.NeverDrain)
+		t.e.stats.closedNeverDrain.Add(1)
 		t.kill()
 	}
 }

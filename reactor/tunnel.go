@@ -94,9 +94,10 @@ type end struct {
 // tunnel is one proxied connection: tor's end, the network end and the transport wire
 // between them. It is only touched on its event loop.
 type tunnel struct {
-	e    *Engine
-	ls   *loopState
-	role role // the side this tunnel is on (role_client.go, role_server.go)
+	e      *Engine
+	ls     *loopState
+	role   role             // the side this tunnel is on (role_client.go, role_server.go)
+	counts *transportCounts // its transport's counters (stats.go)
 
 	wire  codec.Wire
 	pacer codec.Pacer // the wire's, when it shapes its output in time
@@ -152,10 +153,10 @@ type role interface {
 	dialFailed(t *tunnel, err error)
 }
 
-// init sets up a tunnel whose role r was allocated with it; in is the accepted end and p
-// the first phase.
-func (t *tunnel) init(e *Engine, r role, in *end, p phase) {
-	t.e, t.role, t.phase = e, r, p
+// init sets up a tunnel whose role r was allocated with it; in is the accepted end, p
+// the first phase and counts its transport's counters.
+func (t *tunnel) init(e *Engine, r role, in *end, p phase, counts *transportCounts) {
+	t.e, t.role, t.phase, t.counts = e, r, p, counts
 	t.tor = end{t: t, isTor: true, fd: -1}
 	t.net = end{t: t, fd: -1}
 	t.in = in
@@ -239,6 +240,7 @@ func (t *tunnel) opened(x *end, prev endState) {
 		if t.e.log.Enabled(context.Background(), slog.LevelDebug) { // RemoteAddr().String() allocates
 			t.e.log.Debug("accepted", "remote", x.c.RemoteAddr().String())
 		}
+		t.counts.opened.Add(1)
 		t.role.inboundOpened(t)
 	case t.phase == phaseDone:
 		t.closeEnd(x) // killed while x was being dialed
@@ -268,6 +270,7 @@ func (t *tunnel) fromTor(c gnet.Conn) gnet.Action {
 		return gnet.None
 	}
 	in, _ := c.Peek(-1)
+	t.ls.fromTor.add(len(in))
 	if t.pacer != nil {
 		err := t.pacer.Queue(in)
 		discardAll(c)
@@ -311,6 +314,7 @@ func (t *tunnel) fromNet(c gnet.Conn) gnet.Action {
 		n, err := t.wire.Unwrap(in, out)
 		x.consumed(c, n, carried)
 		t.write(x, out.Reply)
+		t.ls.toTor.add(len(out.Payload))
 		t.deliver(&t.tor, out.Payload)
 		if err != nil {
 			return t.wireFailed(err)
@@ -320,6 +324,7 @@ func (t *tunnel) fromNet(c gnet.Conn) gnet.Action {
 		}
 	}
 	if t.phase == phaseHandshake && t.wire.Ready() {
+		t.counts.handshakes.Add(1)
 		t.role.handshakeReady(t)
 	}
 	if t.phase == phaseDone {
@@ -334,6 +339,7 @@ func (t *tunnel) fromNet(c gnet.Conn) gnet.Action {
 func (t *tunnel) wireFailed(err error) gnet.Action {
 	t.e.log.Debug("transport error", "err", err, "phase", t.phase)
 	if t.phase == phaseHandshake {
+		t.counts.handshakeFailed(err)
 		return t.role.handshakeFailed(t)
 	}
 	return gnet.Close
@@ -369,9 +375,10 @@ func (t *tunnel) pump() {
 }
 
 // enrollDialed puts a dialed conn on the loop of its tunnel, or reports the failure there.
-// It runs on the dialing goroutine.
-func enrollDialed(ls *loopState, x *end, conn net.Conn, err error) {
+// It runs on the dialing goroutine; the dial began at start.
+func enrollDialed(ls *loopState, x *end, conn net.Conn, err error, start time.Time) {
 	if err == nil {
+		ls.e.stats.dialLatency.observe(time.Since(start))
 		var ch <-chan gnet.RegisteredResult
 		ch, err = ls.el.Enroll(gnet.NewContext(context.Background(), x), conn)
 		if err != nil {
@@ -385,7 +392,7 @@ func enrollDialed(ls *loopState, x *end, conn net.Conn, err error) {
 		}
 	}
 	if err != nil {
-		ls.e.stats.dialFailures.Add(1)
+		ls.e.stats.dialFailed(err)
 		_ = ls.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			x.t.dialFailed(x, err)
 			return nil
@@ -463,6 +470,7 @@ func (t *tunnel) maybeEnd() {
 		return
 	}
 	t.ended = true
+	t.counts.ended.Add(1)
 	if t.timer != nil {
 		t.timer.Stop()
 	}

@@ -8,10 +8,12 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash"
 	"strconv"
 	"time"
 
+	"github.com/ptreactor/ptreactor/codec"
 	"github.com/ptreactor/ptreactor/codec/obfs4/elligator"
 	"github.com/ptreactor/ptreactor/codec/obfs4/framing"
 	"github.com/ptreactor/ptreactor/codec/obfs4/ntor"
@@ -40,7 +42,7 @@ const (
 var (
 	errMarkNotFound = errors.New("obfs4: handshake mark not found")
 	errBadMAC       = errors.New("obfs4: handshake MAC mismatch")
-	errReplay       = errors.New("obfs4: replayed handshake")
+	errReplay       = fmt.Errorf("obfs4: %w", codec.ErrReplayed)
 	errTrailing     = errors.New("obfs4: data after client handshake")
 	errBadAuth      = errors.New("obfs4: ntor AUTH mismatch")
 )
