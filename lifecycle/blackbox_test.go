@@ -175,6 +175,12 @@ func TestSetupErrors(t *testing.T) {
 		{"bad -orport-source", client, []string{"-orport-source", "10.0.0.0"}, nil},
 		{"bad -proxy-protocol", server, []string{"-proxy-protocol", "10.0.0.0/8,10.0.0.1"}, nil},
 		{"stray argument", client, []string{"extra"}, nil},
+		{"-metrics not loopback", client, []string{"-metrics", "192.0.2.1:9100"}, nil},
+		{"-metrics relative path", client, []string{"-metrics", "metrics.sock"}, nil},
+		{"-metrics-public alone", client, []string{"-metrics-public"}, nil},
+		{"bad -status-interval", client, []string{"-status-interval", "10ms"}, nil},
+		{"-metrics path is a file", client, []string{"-metrics", file},
+			[]string{"ENV-ERROR -metrics: " + file + " exists and is not a socket"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := pttest.Start(t, c.env, c.args...)

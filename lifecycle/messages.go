@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,6 +148,23 @@ func (m *Messages) Status(transport string, kv ...string) {
 	args = append(args, "TRANSPORT="+transport)
 	for i := 0; i+1 < len(kv); i += 2 {
 		args = append(args, cstringArg(kv[i], kv[i+1]))
+	}
+	m.line(true, "STATUS", args...)
+}
+
+// StatusCount is one key of a TYPE=stats STATUS line and its value.
+type StatusCount struct {
+	Key   string // upper case letters and underscores
+	Value int64
+}
+
+// StatusStats sends a TYPE=stats STATUS line for transport: each count as KEY=number, a
+// bare value that tor and Arti both read as it is (no quoting needed or used).
+func (m *Messages) StatusStats(transport string, counts ...StatusCount) {
+	args := make([]string, 0, 2+len(counts))
+	args = append(args, "TRANSPORT="+transport, "TYPE=stats")
+	for _, c := range counts {
+		args = append(args, c.Key+"="+strconv.FormatInt(c.Value, 10))
 	}
 	m.line(true, "STATUS", args...)
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ptreactor/ptreactor/reactor"
 )
 
 // Lines from many goroutines arrive whole, one per write, each a valid LOG line.
@@ -73,13 +75,16 @@ func TestMessagesSanitise(t *testing.T) {
 	m.EnvError("")
 	m.Status("plain", "ADDRESS", "198.51.100.1:1", "ERRSTR", "Connection refused")
 	m.StatusVersion("obfs4", "ptreactor", "v1.2.3")
+	m.StatusStats("obfs4", statusCounts(reactor.TransportStats{Name: "obfs4", Total: 12, Open: 3, HandshakesDone: 9,
+		HandshakesFailed: 2, HandshakesTimedOut: 1})...)
 	m.Close(time.Second)
 	want := "CMETHOD-ERROR plain bad\uFFFDthing\uFFFDé\uFFFD\n" +
 		"SMETHOD obfs4 [::]:443 ARGS:cert=abc,iat-mode=0\n" +
 		"SMETHOD plain 127.0.0.1:1\n" +
 		"ENV-ERROR unknown error\n" +
 		"STATUS TRANSPORT=plain ADDRESS=\"198.51.100.1:1\" ERRSTR=\"Connection refused\"\n" +
-		"STATUS TRANSPORT=obfs4 TYPE=version IMPLEMENTATION=\"ptreactor\" VERSION=\"v1.2.3\"\n"
+		"STATUS TRANSPORT=obfs4 TYPE=version IMPLEMENTATION=\"ptreactor\" VERSION=\"v1.2.3\"\n" +
+		"STATUS TRANSPORT=obfs4 TYPE=stats CONNECTIONS=12 OPEN=3 HANDSHAKES=9 HANDSHAKE_FAILURES=2 HANDSHAKE_TIMEOUTS=1\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}

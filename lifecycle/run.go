@@ -17,6 +17,7 @@ import (
 	"github.com/ptreactor/ptreactor/codec"
 	"github.com/ptreactor/ptreactor/codec/cipher"
 	"github.com/ptreactor/ptreactor/lifecycle/internal/gnetenv"
+	"github.com/ptreactor/ptreactor/lifecycle/metrics"
 	"github.com/ptreactor/ptreactor/reactor"
 )
 
@@ -42,7 +43,11 @@ type Options struct {
 	ORPortPool    string // -orport-pool: a pool file or list for reactor.Config.ORPool; "" for none
 	ProxyProtocol string // -proxy-protocol: CIDRs for reactor.Config.ProxyProtocol; "" for none
 	Obfs4DistBias bool   // obfs4's ScrambleSuit-style biased length and delay tables (lyrebird's -obfs4-distBias)
-	Args          []string
+	Metrics       string // -metrics: where to serve Prometheus metrics (metrics.ParseAddress); "" for nowhere
+	MetricsPublic bool   // -metrics-public: allow a -metrics address that is not loopback
+	// StatusInterval is how often the STATUS TYPE=stats lines are written; 0 for never.
+	StatusInterval time.Duration
+	Args           []string
 
 	// Where the conversation happens; nil means the process's own stdin, stdout and
 	// environment. Tests of this package set them.
@@ -120,6 +125,18 @@ func Run(o Options) int {
 	if err != nil {
 		return setupError(fmt.Errorf("-proxy-protocol: %w", err))
 	}
+	var metricsAddr metrics.Address
+	switch {
+	case o.Metrics != "":
+		if metricsAddr, err = metrics.ParseAddress(o.Metrics, o.MetricsPublic); err != nil {
+			return setupError(fmt.Errorf("-metrics: %w", err))
+		}
+	case o.MetricsPublic:
+		return setupError(errors.New("-metrics-public without -metrics"))
+	}
+	if o.StatusInterval < 0 || o.StatusInterval > 0 && o.StatusInterval < time.Second {
+		return setupError(fmt.Errorf("-status-interval: %v is neither 0 (off) nor at least 1s", o.StatusInterval))
+	}
 
 	// A system the reactor cannot run on is told to tor the one way it reads before VERSION.
 	if err := reactor.Supported(); err != nil {
@@ -171,6 +188,18 @@ func Run(o Options) int {
 	if err := makeStateDir(env.StateDir); err != nil {
 		msgs.EnvError(err.Error())
 		return ExitSetup
+	}
+	// The metrics socket is bound before VERSION, so that an address in use or a path that
+	// cannot be a socket fails the start the way tor reads a setup error.
+	var metricsLn net.Listener
+	if metricsAddr.Network != "" {
+		if metricsLn, err = metrics.Listen(metricsAddr); err != nil {
+			err = fmt.Errorf("-metrics: %w", err)
+			msgs.EnvError(err.Error())
+			fmt.Fprintln(os.Stderr, "ptreactor:", err)
+			return ExitSetup
+		}
+		defer metricsLn.Close() // until the endpoint's Close owns it
 	}
 
 	logOut := &logOutput{level: level, scrub: !o.UnsafeLogging, msgs: msgs}
@@ -237,6 +266,15 @@ func Run(o Options) int {
 		return ExitSetup
 	}
 
+	if metricsLn != nil {
+		srv := metrics.Serve(metricsLn, eng, log)
+		defer srv.Close()
+		args := []any{"addr", metricsAddr.String()}
+		if ta, ok := metricsLn.Addr().(*net.TCPAddr); ok {
+			args = append(args, "port", ta.Port) // a bare number survives the scrubbing of addresses
+		}
+		log.Log(context.Background(), LevelNotice, "serving metrics", args...)
+	}
 	launched := 0
 	for _, name := range env.Transports {
 		if launch(msgs, log, eng, env, name) {
@@ -248,6 +286,11 @@ func Run(o Options) int {
 		log.Error("no transport could be launched", "requested", env.Transports)
 		eng.Close()
 		return ExitNoTransport
+	}
+	if o.StatusInterval > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		go reportStatus(msgs, eng, o.StatusInterval, stop)
 	}
 	return wait(o, env, eng, log, sigs)
 }

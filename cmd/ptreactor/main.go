@@ -46,6 +46,9 @@ func newFlagSet(o *lifecycle.Options) (*flag.FlagSet, *bool) {
 	fs.StringVar(&o.ORPortSource, "orport-source", "", "CIDR to pick source addresses toward the (Ext)ORPort from")
 	fs.StringVar(&o.ORPortPool, "orport-pool", "", "bridge: feed a pool of tor Extended ORPorts instead of tor's own: a file (path beginning with / or .) of \"host:port cookie-file\" lines, or a list host:port=cookie-file,...")
 	fs.StringVar(&o.ProxyProtocol, "proxy-protocol", "", "bridge: connections from these CIDRs (comma-separated; a load balancer such as HAProxy) start with a PROXY protocol v1 or v2 header naming the real client")
+	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus metrics at this loopback IP:port or absolute unix socket path (default: off)")
+	fs.BoolVar(&o.MetricsPublic, "metrics-public", false, "allow a -metrics address that is not loopback (the endpoint has no authentication)")
+	fs.DurationVar(&o.StatusInterval, "status-interval", lifecycle.DefaultStatusInterval, "how often to send tor a STATUS TYPE=stats line per transport (0: never)")
 	fs.BoolVar(&o.Obfs4DistBias, "obfs4-distBias", false, "obfs4: draw packet lengths and delays from a biased (ScrambleSuit-style) distribution, as lyrebird's flag of the same name")
 	return fs, showVersion
 }
