@@ -19,10 +19,11 @@ import (
 // TestMetricsCount runs our client and our bridge (obfs4, the bridge feeding an Extended
 // ORPort that echoes) with their metrics endpoints, the client's on TCP port 0 (its port
 // read from the LOG line) and the bridge's on a unix socket. It opens tunnels that echo
-// known amounts, sends garbage to the bridge on purpose, and then checks that each side's
-// counters say exactly that: tunnels by transport and role, completed and failed
-// handshakes, stalled probes, payload bytes both ways, dials with a latency and none
-// failed.
+// known amounts (the first through a relay that records the client's handshake), sends
+// the bridge garbage and a replay of that handshake on purpose, and then checks that each
+// side's counters say exactly that: tunnels by transport and role, completed, failed and
+// replayed handshakes, stalled probes, payload bytes both ways, dials with a latency and
+// none failed.
 func TestMetricsCount(t *testing.T) {
 	us := ourBin(t)
 	ext := pttest.StartExtORPort(t, harness.ExtOROptions{}) // echoes after OKAY
@@ -32,12 +33,26 @@ func TestMetricsCount(t *testing.T) {
 		ExtORPort: ext.Addr, CookieFile: ext.CookieFile})
 	cliMetrics := "127.0.0.1:" + metricsPort(t, p.Client)
 
-	const tunnels, probes = 5, 3
+	const tunnels, garbageProbes = 5, 3
+	const probes = garbageProbes + 1 // and the replay
+	relay := newRecordingRelay(t, p.Bridge)
 	moved := 0
 	for i := range tunnels {
 		n := 1 + i*40000
 		moved += n
-		c := deadlineConn(dial(t, p, 10*time.Second), 20*time.Second)
+		var c net.Conn
+		if i == 0 {
+			ctx, cancel := timeoutCtx(10 * time.Second)
+			var err error
+			c, err = harness.DialSOCKS(ctx, p.Client.Addr("obfs4"), relay.ln.Addr().String(), p.SOCKSArgs)
+			cancel()
+			if err != nil {
+				t.Fatalf("tunnel through the relay: %v", err)
+			}
+		} else {
+			c = dial(t, p, 10*time.Second)
+		}
+		c = deadlineConn(c, 20*time.Second)
 		msg := make([]byte, n)
 		rand.Read(msg)
 		go c.Write(msg)
@@ -49,15 +64,19 @@ func TestMetricsCount(t *testing.T) {
 	}
 	// Probes: more garbage than an obfs4 client handshake may be, so the bridge fails
 	// each at once and stalls it.
-	for range probes {
+	// The replay is the recorded flight, which a bridge must refuse within its hour.
+	for i := range probes {
 		c, err := net.Dial("tcp", p.Bridge)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		garbage := make([]byte, 9000)
-		rand.Read(garbage)
-		if _, err := c.Write(garbage); err != nil {
+		send := relay.Flight()
+		if i < garbageProbes {
+			send = make([]byte, 9000)
+			rand.Read(send)
+		}
+		if _, err := c.Write(send); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -89,7 +108,7 @@ func TestMetricsCount(t *testing.T) {
 		`ptreactor_handshakes_total{result="completed",role="server",transport="obfs4"}`: tunnels,
 		`ptreactor_handshakes_total{result="failed",role="server",transport="obfs4"}`:    probes,
 		`ptreactor_handshakes_total{result="timed_out",role="server",transport="obfs4"}`: 0,
-		`ptreactor_handshakes_replayed_total{transport="obfs4"}`:                         0,
+		`ptreactor_handshakes_replayed_total{transport="obfs4"}`:                         1,
 		`ptreactor_probes_stalled_total{transport="obfs4"}`:                              probes,
 		`ptreactor_payload_bytes_total{direction="from_tor"}`:                            float64(moved),
 		`ptreactor_payload_bytes_total{direction="to_tor"}`:                              float64(moved),

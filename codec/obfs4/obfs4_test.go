@@ -297,7 +297,7 @@ func TestReplayRejected(t *testing.T) {
 	}
 	s2 := srv.NewWire()
 	out = codec.Output{}
-	if err := feed(t, s2, req, 0, &out); !errors.Is(err, errReplay) {
+	if err := feed(t, s2, req, 0, &out); !errors.Is(err, errReplay) || !errors.Is(err, codec.ErrReplayed) {
 		t.Fatalf("replay: %v", err)
 	}
 	if len(out.Reply) != 0 || s2.Ready() {
