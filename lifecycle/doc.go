@@ -26,10 +26,12 @@
 //
 //	parse and validate the environment  -> ENV-ERROR / VERSION-ERROR, exit 1
 //	create the state directory          -> ENV-ERROR, exit 1
+//	bind the -metrics socket            -> ENV-ERROR, exit 1
 //	VERSION 1, STATUS TYPE=version
 //	TOR_PT_PROXY                        -> PROXY DONE, or PROXY-ERROR and exit 1
-//	reactor.New, one Listen per transport -> CMETHOD / SMETHOD (or their -ERROR)
+//	reactor.New, serve -metrics, one Listen per transport -> CMETHOD / SMETHOD (or their -ERROR)
 //	CMETHODS DONE / SMETHODS DONE
+//	STATUS TYPE=stats every -status-interval (status.go), until:
 //	wait for SIGTERM, SIGINT (twice, or once and a drained engine), or stdin EOF
 //
 // Exit codes (the spec defines none; tor only logs them):

@@ -29,9 +29,9 @@ const (
 	RoleServer             // bridge listeners, dials to tor's (Ext)ORPort
 )
 
-func (r Role) String() string {
-	return enumName([]string{RoleNone: "none", RoleClient: "client", RoleServer: "server"}, "Role", r)
-}
+var roleNames = [...]string{RoleNone: "none", RoleClient: "client", RoleServer: "server"}
+
+func (r Role) String() string { return enumName(roleNames[:], "Role", r) }
 
 // DialFailure is the kind of a failed outbound connection (the bridge in client mode, the
 // (Ext)ORPort in server mode).
