@@ -117,9 +117,9 @@
 // # Counters
 //
 // stats.go counts what an operator watches (tunnels and handshakes by transport, payload
-// bytes, pauses, caps hit, shed and held connections, outbound dial latency and failures by kind)
-// and Engine.Stats returns a snapshot; lifecycle turns it into Prometheus metrics and
-// STATUS lines. The counts never take a lock: payload bytes are per loop, written by that
+// bytes, pauses, caps hit, shed and held connections, outbound dial latency and failures
+// by kind) and Engine.Stats returns a snapshot; lifecycle turns it into Prometheus metrics
+// and STATUS lines. The counts never take a lock: payload bytes are per loop, written by that
 // loop alone; the rest are atomics touched once per event in a tunnel's life, not per read.
 //
 // # Platforms

@@ -430,4 +430,9 @@ func TestOverloadHeldCloses(t *testing.T) {
 			t.Fatalf("closed after %v, before the stall of %v ended", d, stallFor)
 		}
 	}
+	// Stats tell the two apart: one failed handshake stalled, one conn held.
+	s := srv.Stats()
+	if len(s.Transports) != 1 || s.Held != 1 || s.Transports[0].Stalls != 1 || s.Transports[0].HandshakesFailed != 1 {
+		t.Errorf("held %d, transports %+v; want 1 held, 1 failed handshake stalled", s.Held, s.Transports)
+	}
 }

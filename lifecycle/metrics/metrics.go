@@ -35,6 +35,7 @@ type collector struct {
 	tunnelsOpen, tunnelsTotal, tunnelLimit, tunnelsNow *prometheus.Desc
 	handshakes, replayed, stalled                      *prometheus.Desc
 	payload, pauses, closed, shed, acceptErrors        *prometheus.Desc
+	held, heldNow                                      *prometheus.Desc
 	dialSeconds, dialFailures                          *prometheus.Desc
 }
 
@@ -63,6 +64,8 @@ func newCollector(src Source) *collector {
 			"reason"),
 		shed:         d("connections_shed_total", "Connections closed at accept because the tunnel limit or the file descriptor limit was reached."),
 		acceptErrors: d("accept_errors_total", "Failed accept calls on the listeners."),
+		held:         d("connections_held_total", "Bridge: connections past the tunnel limit held open and silent, then closed, as after a failed handshake, so that an overloaded bridge looks like any other to a prober."),
+		heldNow:      d("connections_held", "Bridge: connections past the tunnel limit held now."),
 		dialSeconds: d("outbound_dial_seconds", "Latency of successful outbound connections, their handshakes included: to tor's ORPort or Extended ORPort (role server), to the bridge (role client).",
 			"role"),
 		dialFailures: d("outbound_dial_failures_total", "Failed outbound connections by kind: refused, timed_out, extorport_denied, auth (Extended ORPort authentication), cookie_file, descriptors, other.",
@@ -72,7 +75,7 @@ func newCollector(src Source) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.tunnelsOpen, c.tunnelsTotal, c.tunnelsNow, c.tunnelLimit, c.handshakes,
-		c.replayed, c.stalled, c.payload, c.pauses, c.closed, c.shed, c.acceptErrors, c.dialSeconds, c.dialFailures} {
+		c.replayed, c.stalled, c.payload, c.pauses, c.closed, c.shed, c.acceptErrors, c.held, c.heldNow, c.dialSeconds, c.dialFailures} {
 		ch <- d
 	}
 }
@@ -104,6 +107,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.closed, float64(s.ClosedNeverDrain), "no_drain")
 	counter(c.shed, float64(s.Shed))
 	counter(c.acceptErrors, float64(s.AcceptErrors))
+	counter(c.held, float64(s.Held))
+	gauge(c.heldNow, float64(s.HeldNow))
 
 	buckets := make(map[float64]uint64, len(s.Dial.Bounds))
 	var cum uint64

@@ -22,7 +22,7 @@ func TestCollector(t *testing.T) {
 		Transports: []reactor.TransportStats{{Name: "obfs4", Open: 2, Total: 7, Ended: 5, Stalls: 3,
 			HandshakesDone: 4, HandshakesFailed: 3, HandshakesReplayed: 1, HandshakesTimedOut: 0}},
 		Tunnels: 2, TunnelLimit: 8971, BytesFromTor: 1000, BytesToTor: 2000,
-		Pauses: 9, ClosedHardCap: 1, ClosedNeverDrain: 2, Shed: 3, AcceptErrors: 4,
+		Pauses: 9, ClosedHardCap: 1, ClosedNeverDrain: 2, Shed: 3, AcceptErrors: 4, Held: 6, HeldNow: 5,
 		Dial: reactor.DialStats{
 			Bounds: []time.Duration{time.Millisecond, time.Second},
 			Counts: []uint64{1, 2, 3},
@@ -53,9 +53,13 @@ ptreactor_outbound_dial_seconds_bucket{role="server",le="1"} 3
 ptreactor_outbound_dial_seconds_bucket{role="server",le="+Inf"} 6
 ptreactor_outbound_dial_seconds_sum{role="server"} 10
 ptreactor_outbound_dial_seconds_count{role="server"} 6
+# HELP ptreactor_connections_held Bridge: connections past the tunnel limit held now.
+# TYPE ptreactor_connections_held gauge
+ptreactor_connections_held 5
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
-		"ptreactor_tunnels_open", "ptreactor_handshakes_total", "ptreactor_payload_bytes_total", "ptreactor_outbound_dial_seconds"); err != nil {
+		"ptreactor_tunnels_open", "ptreactor_handshakes_total", "ptreactor_payload_bytes_total", "ptreactor_outbound_dial_seconds",
+		"ptreactor_connections_held"); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(c, "ptreactor_outbound_dial_failures_total"); n != int(reactor.NumDialFailures) {
