@@ -7,7 +7,7 @@
 // A run measures every chosen scenario for every pair, the pairs alternating from run to run
 // so that neither always goes first; each figure is the median over the runs with the
 // extremes kept (results.Of). The scenarios are in files of their own: bulk, idle, churn,
-// mixed, probe, soak. Processes are measured from /proc (bench/procstat); the report and the
+// mixed, probe, soak, burst. Processes are measured from /proc (bench/procstat); the report and the
 // charts are bench/report's job.
 package lab
 
@@ -94,7 +94,7 @@ func resolve(bin string) (string, error) {
 }
 
 // Scenarios are the scenario names in the order a run measures them.
-var Scenarios = []string{"bulk", "idle", "churn", "mixed", "probe", "soak"}
+var Scenarios = []string{"bulk", "idle", "churn", "mixed", "probe", "soak", "burst"}
 
 // Config is one `ptbench lab` invocation.
 type Config struct {
@@ -341,6 +341,8 @@ func (l *lab) measure(ctx context.Context, sc string, r int, c Contestant) error
 		return m.probe(ctx)
 	case "soak":
 		return m.soak(ctx)
+	case "burst":
+		return m.burst(ctx)
 	}
 	return fmt.Errorf("unknown scenario %q", sc)
 }
