@@ -90,6 +90,12 @@ func (m *run) burst(ctx context.Context) error {
 		return sampleErr
 	}
 
+	m.lab.mu.Lock()
+	if _, ok := m.lab.burstSeries[m.c.Name]; !ok {
+		m.lab.burstSeries[m.c.Name], m.lab.burstClose[m.c.Name] = series, closed
+	}
+	m.lab.mu.Unlock()
+
 	n := z.BurstConns
 	ok := 0
 	for _, c := range conns {

@@ -142,6 +142,10 @@ type lab struct {
 	// soakSeries is each contestant's soak samples: client and server.
 	soakSeries map[string][2][]procstat.Sample
 	soakStart  map[string]time.Time
+	// burstSeries is each contestant's RSS samples in its first burst, client and server,
+	// and burstClose when that burst's connections were closed (the burst chart).
+	burstSeries map[string][2][]procstat.Sample
+	burstClose  map[string]time.Time
 
 	done, total int
 	targetSeen  int // stand-in errors already reported
@@ -203,7 +207,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer ext.Close()
 	}
 	l := &lab{cfg: cfg, tgt: tgt, ext: ext, samples: &sampleSet{}, setupHist: map[string]*histogram{},
-		soakSeries: map[string][2][]procstat.Sample{}, soakStart: map[string]time.Time{}}
+		soakSeries: map[string][2][]procstat.Sample{}, soakStart: map[string]time.Time{},
+		burstSeries: map[string][2][]procstat.Sample{}, burstClose: map[string]time.Time{}}
 	l.seed.Store(rand.Uint64() | 1)
 	started := time.Now()
 	rep := &report.Report{

@@ -201,7 +201,7 @@ func TestEveryScenario(t *testing.T) {
 		}
 	}
 	checkPercentiles(t, figs)
-	checkCharts(t, filepath.Join(out, "charts"), 6)
+	checkCharts(t, filepath.Join(out, "charts"), 7)
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {
 		t.Fatal(err)
