@@ -96,6 +96,12 @@ func resolve(bin string) (string, error) {
 // Scenarios are the scenario names in the order a run measures them.
 var Scenarios = []string{"bulk", "idle", "churn", "mixed", "probe", "soak", "burst"}
 
+// obfs4Only are the scenarios that need a transport with a handshake to fail, and why.
+var obfs4Only = map[string]string{
+	"probe": "it replays obfs4 handshakes",
+	"burst": "half its connections are failed obfs4 handshakes",
+}
+
 // Config is one `ptbench lab` invocation.
 type Config struct {
 	Contestants []Contestant
@@ -171,14 +177,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if len(cfg.Scenarios) == 0 {
 		for _, s := range Scenarios {
-			// Probes replay an obfs4 handshake; other transports have none to replay.
-			if s != "probe" || cfg.Transport == "obfs4" {
+			if _, only := obfs4Only[s]; !only || cfg.Transport == "obfs4" {
 				cfg.Scenarios = append(cfg.Scenarios, s)
 			}
 		}
 	}
-	if cfg.Transport != "obfs4" && slices.Contains(cfg.Scenarios, "probe") {
-		return nil, fmt.Errorf("the probe scenario needs --transport obfs4 (it replays obfs4 handshakes)")
+	for _, s := range cfg.Scenarios {
+		if why, only := obfs4Only[s]; only && cfg.Transport != "obfs4" {
+			return nil, fmt.Errorf("the %s scenario needs --transport obfs4 (%s)", s, why)
+		}
 	}
 	for _, s := range cfg.Scenarios {
 		if !slices.Contains(Scenarios, s) {
