@@ -3,8 +3,9 @@
 // reactor.Config, parsed and validated once here into netip values and a typed proxy that
 // the reactor takes as they are, with the transports to serve (transports.go); it
 // negotiates the protocol version, asks the reactor for one listener per transport and
-// reports them on stdout, keeps the log, and decides when the process ends (signals, stdin
-// close, parent gone).
+// reports them on stdout, keeps the log, decides when the process ends (signals, stdin
+// close, parent gone), and hands freed memory back to the OS once a burst of tunnels has
+// gone (memory.go).
 //
 // Stdout belongs to the parent. Every byte written there goes through one serialised writer
 // (Messages) and is a spec line: VERSION, ENV-ERROR, PROXY DONE, CMETHOD, LOG, STATUS and

@@ -411,6 +411,10 @@ func wait(o Options, env *ptEnv, eng *reactor.Engine, log *slog.Logger, sigs <-c
 		parentGone = watchParent()
 	}
 
+	quit := make(chan struct{})
+	defer close(quit)
+	go newHandBack().run(quit, eng, log)
+
 	var drained <-chan struct{} // nil (never ready) until the first SIGINT
 	draining := false
 	reason := ""

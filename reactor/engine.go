@@ -461,3 +461,8 @@ func (e *Engine) tunnelEnded(t *tunnel) {
 		e.checkDrained()
 	}
 }
+
+// Tunnels is how many tunnels are open now (inbound connections accepted and not yet
+// ended, a stalled failed handshake included): one atomic load, for lifecycle's slow
+// timer that hands memory back once a burst has gone.
+func (e *Engine) Tunnels() int { return int(e.active.Load()) }

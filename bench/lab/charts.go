@@ -8,7 +8,7 @@ import (
 )
 
 // charts draws what the report shows in pictures, from the figures (medians) and, for the
-// set-up CDF and the soak, from the histograms and samples the figures summarize.
+// set-up CDF, the soak and the burst, from the histograms and samples the figures summarize.
 func (l *lab) charts(figs []results.Figure) []report.Chart {
 	var out []report.Chart
 	pairs := l.pairNames()
@@ -86,6 +86,26 @@ func (l *lab) charts(figs []results.Figure) []report.Chart {
 			}
 		}
 		out = append(out, rss, fds)
+	}
+	if has("burst") {
+		c := report.Chart{Name: "burst_rss", Scenario: "burst", Title: "RSS around a burst (first run; 0 is the close)",
+			X: "seconds after the burst's connections closed", Y: "RSS (MiB)"}
+		for k, p := range pairs {
+			series, ok := l.burstSeries[p]
+			if !ok {
+				continue
+			}
+			closed := l.burstClose[p]
+			for i, side := range []string{"client", "server"} {
+				var t, r []float64
+				for _, s := range series[i] {
+					t = append(t, s.At.Sub(closed).Seconds())
+					r = append(r, mib(s.RSS))
+				}
+				c.Lines = append(c.Lines, report.Line{Name: p + " " + side, X: t, Y: r, Colour: k, Style: i})
+			}
+		}
+		out = append(out, c)
 	}
 	return out
 }

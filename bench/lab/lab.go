@@ -7,7 +7,7 @@
 // A run measures every chosen scenario for every pair, the pairs alternating from run to run
 // so that neither always goes first; each figure is the median over the runs with the
 // extremes kept (results.Of). The scenarios are in files of their own: bulk, idle, churn,
-// mixed, probe, soak. Processes are measured from /proc (bench/procstat); the report and the
+// mixed, probe, soak, burst. Processes are measured from /proc (bench/procstat); the report and the
 // charts are bench/report's job.
 package lab
 
@@ -94,7 +94,13 @@ func resolve(bin string) (string, error) {
 }
 
 // Scenarios are the scenario names in the order a run measures them.
-var Scenarios = []string{"bulk", "idle", "churn", "mixed", "probe", "soak"}
+var Scenarios = []string{"bulk", "idle", "churn", "mixed", "probe", "soak", "burst"}
+
+// obfs4Only are the scenarios that need a transport with a handshake to fail, and why.
+var obfs4Only = map[string]string{
+	"probe": "it replays obfs4 handshakes",
+	"burst": "half its connections are failed obfs4 handshakes",
+}
 
 // Config is one `ptbench lab` invocation.
 type Config struct {
@@ -142,6 +148,10 @@ type lab struct {
 	// soakSeries is each contestant's soak samples: client and server.
 	soakSeries map[string][2][]procstat.Sample
 	soakStart  map[string]time.Time
+	// burstSeries is each contestant's RSS samples in its first burst, client and server,
+	// and burstClose when that burst's connections were closed (the burst chart).
+	burstSeries map[string][2][]procstat.Sample
+	burstClose  map[string]time.Time
 
 	done, total int
 	targetSeen  int // stand-in errors already reported
@@ -167,14 +177,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if len(cfg.Scenarios) == 0 {
 		for _, s := range Scenarios {
-			// Probes replay an obfs4 handshake; other transports have none to replay.
-			if s != "probe" || cfg.Transport == "obfs4" {
+			if _, only := obfs4Only[s]; !only || cfg.Transport == "obfs4" {
 				cfg.Scenarios = append(cfg.Scenarios, s)
 			}
 		}
 	}
-	if cfg.Transport != "obfs4" && slices.Contains(cfg.Scenarios, "probe") {
-		return nil, fmt.Errorf("the probe scenario needs --transport obfs4 (it replays obfs4 handshakes)")
+	for _, s := range cfg.Scenarios {
+		if why, only := obfs4Only[s]; only && cfg.Transport != "obfs4" {
+			return nil, fmt.Errorf("the %s scenario needs --transport obfs4 (%s)", s, why)
+		}
 	}
 	for _, s := range cfg.Scenarios {
 		if !slices.Contains(Scenarios, s) {
@@ -203,7 +214,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer ext.Close()
 	}
 	l := &lab{cfg: cfg, tgt: tgt, ext: ext, samples: &sampleSet{}, setupHist: map[string]*histogram{},
-		soakSeries: map[string][2][]procstat.Sample{}, soakStart: map[string]time.Time{}}
+		soakSeries: map[string][2][]procstat.Sample{}, soakStart: map[string]time.Time{},
+		burstSeries: map[string][2][]procstat.Sample{}, burstClose: map[string]time.Time{}}
 	l.seed.Store(rand.Uint64() | 1)
 	started := time.Now()
 	rep := &report.Report{
@@ -341,6 +353,8 @@ func (l *lab) measure(ctx context.Context, sc string, r int, c Contestant) error
 		return m.probe(ctx)
 	case "soak":
 		return m.soak(ctx)
+	case "burst":
+		return m.burst(ctx)
 	}
 	return fmt.Errorf("unknown scenario %q", sc)
 }

@@ -9,6 +9,7 @@ import (
 	"image"
 	_ "image/png"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,7 @@ var tiny = Size{
 	MixedLoads: []int{10, 20}, MixedBulk: 1, MixedTime: 600 * time.Millisecond, MixedInterval: 200 * time.Millisecond,
 	ProbeGenuine: 20, ProbeRate: 20, ProbeTime: 500 * time.Millisecond,
 	SoakTime: 4 * time.Second, SoakIdle: 10, SoakRate: 10, SoakBulk: 1, SoakChunk: 256 << 10,
+	BurstConns: 40, BurstHold: 200 * time.Millisecond, BurstWatch: 2 * time.Second,
 }
 
 // required are the metric names the issue asks results.jsonl to carry for every pair.
@@ -53,9 +55,9 @@ func TestEveryScenario(t *testing.T) {
 	}
 	var steps []string
 	cfg.Progress = func(done, total int, step string) {
-		// Two runs of bulk, idle, churn and probe for each pair, mixed for each and the
-		// no-PT baseline; one soak each; then the end.
-		if done != len(steps) || total != 2*(4*2+3)+2 {
+		// Two runs of bulk, idle, churn, probe and burst for each pair, mixed for each and
+		// the no-PT baseline; one soak each; then the end.
+		if done != len(steps) || total != 2*(5*2+3)+2 {
 			t.Errorf("progress %d/%d at step %d", done, total, len(steps))
 		}
 		steps = append(steps, step)
@@ -69,11 +71,11 @@ func TestEveryScenario(t *testing.T) {
 	for _, f := range res.Report.Failures {
 		t.Errorf("failure: %s", f)
 	}
-	if len(steps) != 25 || steps[24] != "done" {
+	if len(steps) != 29 || steps[28] != "done" {
 		t.Errorf("steps: %q", steps)
 	}
 	// Contestants alternate: the second run starts with the other one.
-	if !strings.HasSuffix(steps[0], "bulk ptreactor") || !strings.HasSuffix(steps[13], "bulk obfs4proxy") {
+	if !strings.HasSuffix(steps[0], "bulk ptreactor") || !strings.HasSuffix(steps[15], "bulk obfs4proxy") {
 		t.Errorf("steps do not alternate: %q", steps)
 	}
 
@@ -171,9 +173,35 @@ func TestEveryScenario(t *testing.T) {
 		if b := get("soak", pair, "bytes_checked_mib", "", 0); b <= 0 {
 			t.Errorf("%s soak: %v MiB checked", pair, b)
 		}
+		// burst: every genuine tunnel and every garbage connection made it, and each PT's
+		// RSS is there before, at its peak, at half and at the end of the watch.
+		n := tiny.BurstConns
+		if h, g := get("burst", pair, "handshakes_ok", "", n), get("burst", pair, "garbage_sent", "", n); h != float64(n/2) || g != float64(n-n/2) {
+			t.Errorf("%s burst: %v genuine tunnels and %v garbage connections, want %d of each", pair, h, g, n/2)
+		}
+		if e := get("burst", pair, "errors", "", n); e != 0 {
+			t.Errorf("%s burst: %v errors", pair, e)
+		}
+		for _, side := range []string{"client", "server"} {
+			before, peak := get("burst", pair, "rss_mib_"+side, "before", n), get("burst", pair, "rss_mib_"+side, "peak", n)
+			if !(0 < before && before <= peak) {
+				t.Errorf("%s burst %s: RSS %v MiB before, %v at the peak", pair, side, before, peak)
+			}
+			for _, at := range []string{"+1s", "+2s"} {
+				// Two runs: each median is their mean, so the difference holds for them too.
+				rss, above := get("burst", pair, "rss_mib_"+side, at, n), get("burst", pair, "rss_above_before_mib_"+side, at, n)
+				if !(0 < rss && rss <= peak) || math.Abs(rss-before-above) > 0.01 {
+					t.Errorf("%s burst %s %s: RSS %v MiB, %v above before (%v), peak %v", pair, side, at, rss, above, before, peak)
+				}
+			}
+			back, in := get("burst", pair, "back_s_"+side, "", n), get("burst", pair, "back_within_watch_"+side, "", n)
+			if !(0 <= back && back <= tiny.BurstWatch.Seconds()) || (in != 0 && in != 1) || (in == 0 && back != tiny.BurstWatch.Seconds()) {
+				t.Errorf("%s burst %s: back after %v s, within the watch %v", pair, side, back, in)
+			}
+		}
 	}
 	checkPercentiles(t, figs)
-	checkCharts(t, filepath.Join(out, "charts"), 6)
+	checkCharts(t, filepath.Join(out, "charts"), 7)
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {
 		t.Fatal(err)

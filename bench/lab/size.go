@@ -36,6 +36,10 @@ type Size struct {
 	SoakRate  float64 // set-ups per second
 	SoakBulk  int
 	SoakChunk int64 // bytes per bulk transfer
+
+	BurstConns int           // opened at once: half genuine tunnels, half garbage
+	BurstHold  time.Duration // how long they are held before all are closed
+	BurstWatch time.Duration // how long RSS is watched after the close
 }
 
 // Sizes are the presets by name.
@@ -48,6 +52,7 @@ var Sizes = map[string]Size{
 		MixedLoads: []int{50, 200}, MixedBulk: 2, MixedTime: 1500 * time.Millisecond, MixedInterval: 500 * time.Millisecond,
 		ProbeGenuine: 20, ProbeRate: 40, ProbeTime: time.Second,
 		SoakTime: 4 * time.Second, SoakIdle: 100, SoakRate: 20, SoakBulk: 1, SoakChunk: 1 << 20,
+		BurstConns: 200, BurstHold: 500 * time.Millisecond, BurstWatch: 10 * time.Second,
 	},
 	"standard": {
 		Name: "standard", Runs: 3,
@@ -57,6 +62,7 @@ var Sizes = map[string]Size{
 		MixedLoads: []int{500, 2000}, MixedBulk: 4, MixedTime: 6 * time.Second, MixedInterval: time.Second,
 		ProbeGenuine: 50, ProbeRate: 100, ProbeTime: 4 * time.Second,
 		SoakTime: 20 * time.Second, SoakIdle: 1000, SoakRate: 50, SoakBulk: 2, SoakChunk: 8 << 20,
+		BurstConns: 500, BurstHold: time.Second, BurstWatch: 10 * time.Second,
 	},
 	"full": {
 		Name: "full", Runs: 5,
@@ -66,6 +72,7 @@ var Sizes = map[string]Size{
 		MixedLoads: []int{500, 1000, 2000, 4000}, MixedBulk: 8, MixedTime: 15 * time.Second, MixedInterval: time.Second,
 		ProbeGenuine: 100, ProbeRate: 200, ProbeTime: 10 * time.Second,
 		SoakTime: time.Minute, SoakIdle: 2000, SoakRate: 100, SoakBulk: 4, SoakChunk: 16 << 20,
+		BurstConns: 500, BurstHold: time.Second, BurstWatch: 15 * time.Second,
 	},
 }
 
@@ -85,6 +92,8 @@ func describe(sc string, cfg Config) string {
 		return fmt.Sprintf("%.0f genuine set-ups/s for %v alone, then again while %.0f probes/s (random garbage and replays of a recorded genuine handshake, alternately) hit the server; server CPU per probe is what the probes added.", z.ProbeGenuine, z.ProbeTime, z.ProbeRate)
 	case "soak":
 		return fmt.Sprintf("%v of churn (%.0f set-ups/s), %d idle tunnels re-proven every few seconds and %d bulk tunnels, every byte checked; RSS, descriptors and threads of each PT sampled every second; growing when the last quarter's median exceeds the second quarter's by more than 20 %% and 4 MiB (descriptors: 2 %% and 16). One run per contestant.", cfg.soakTime(), z.SoakRate, z.SoakIdle, z.SoakBulk)
+	case "burst":
+		return fmt.Sprintf("%d connections opened at once, half genuine tunnels that each move %d KiB each way (checked), half %d bytes of random garbage straight at the server's port; held %v, all closed, then both PTs' RSS read every %v for %v. RSS before (after a warm-up and a settle), peak, and at half and the end of the watch; back_s is when RSS came within %d MiB of before and stayed there (the watch's length when it never did).", z.BurstConns, burstXfer>>10, probeGarbage, z.BurstHold, burstSample, z.BurstWatch, burstBack>>20)
 	}
 	return ""
 }

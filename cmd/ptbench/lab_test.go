@@ -137,6 +137,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown scenario", []string{"--pair", "p=" + bin + ":" + bin, "--scenario", "bulk,nosuch"}, 1, []string{`unknown scenario "nosuch"`}},
 		{"unknown size", []string{"--size", "huge"}, 2, []string{`unknown --size "huge"`}},
 		{"probe needs obfs4", []string{"--pair", "p=" + bin + ":" + bin, "--transport", "plain", "--scenario", "probe"}, 1, []string{"probe scenario needs --transport obfs4"}},
+		{"burst needs obfs4", []string{"--pair", "p=" + bin + ":" + bin, "--transport", "plain", "--scenario", "burst"}, 1, []string{"burst scenario needs --transport obfs4"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tmp := t.TempDir()

@@ -17,7 +17,7 @@ const usage = `usage: ptbench <command> [flags]
 
 commands:
   lab    launch pairs of PTs as tor does and compare them: bulk, idle, churn, mixed,
-         probe and soak scenarios; writes report.md, results.jsonl and charts
+         probe, soak and burst scenarios; writes report.md, results.jsonl and charts
   load   be many obfs4 clients against a bridge that is already running
 
 Run 'ptbench <command> -h' for a command's flags.

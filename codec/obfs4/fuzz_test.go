@@ -31,7 +31,7 @@ func fuzzRequest(srv *server, pad int) []byte {
 	d := sha512.Sum512([]byte("client0"))
 	kp, _ := elligator.KeypairFromDigest(&d)
 	h := newClientHandshake(&srv.state.bridgeKey, kp, false)
-	return h.appendRequest(nil, make([]byte, pad), fuzzEpoch)
+	return h.appendRequest(nil, pad, zeros{}, fuzzEpoch)
 }
 
 // FuzzServerHandshake feeds arbitrary client bytes to a server wire, split at an arbitrary

@@ -190,8 +190,7 @@ func (w *clientWire) Start(dst []byte) ([]byte, error) {
 	}
 	hs := newClientHandshake(&w.args.key, kp, w.args.legacyRepr)
 	w.hs = hs
-	pad := appendRandom(nil, randomPadLength(clientMinPadLength, clientMaxPadLength))
-	return hs.appendRequest(dst, pad, w.now()), nil
+	return hs.appendRequest(dst, randomPadLength(clientMinPadLength, clientMaxPadLength), rand.Reader, w.now()), nil
 }
 
 // Unwrap implements codec.Wire.
@@ -298,8 +297,7 @@ func (w *serverWire) Unwrap(in []byte, out *codec.Output) (int, error) {
 			w.err = err
 			return 0, err
 		}
-		pad := appendRandom(nil, randomPadLength(serverMinPadLength, serverMaxPadLength))
-		reply := w.hs.appendReply(out.Reply, &auth, pad, epoch)
+		reply := w.hs.appendReply(out.Reply, &auth, randomPadLength(serverMinPadLength, serverMaxPadLength), rand.Reader, epoch)
 		reply, err = s.w.AppendSeedFrame(reply, st.drbgSeed)
 		if err != nil {
 			w.err = err
