@@ -79,12 +79,19 @@ func (m *run) idle(ctx context.Context) error {
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
+// sleep waits d, or less if ctx ends first; it returns nil only if ctx is still live, so
+// that no work starts after a deadline. (A timer of d <= 0 is ready at once, and a select
+// with both ready picks either: the end of a soak used to start set-ups after its deadline
+// that way.)
 func sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil || d <= 0 {
+		return err
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
+		return ctx.Err()
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -27,8 +27,10 @@ import (
 // Close closes the listener and every connection and waits for the goroutines, so no
 // stand-in outlives its user.
 type StandIn struct {
-	ln    net.Listener
+	addr  string
+	serve func(net.Conn)
 	mu    sync.Mutex
+	ln    net.Listener // nil between Unlisten and Relisten
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -42,7 +44,12 @@ func ServeStandIn(addr string, serve func(net.Conn)) (*StandIn, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &StandIn{ln: ln, conns: make(map[net.Conn]struct{})}
+	s := &StandIn{addr: ln.Addr().String(), serve: serve, ln: ln, conns: make(map[net.Conn]struct{})}
+	s.accept(ln)
+	return s, nil
+}
+
+func (s *StandIn) accept(ln net.Listener) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -59,15 +66,46 @@ func ServeStandIn(addr string, serve func(net.Conn)) (*StandIn, error) {
 			go func() {
 				defer s.wg.Done()
 				defer s.Release(c)
-				serve(c)
+				s.serve(c)
 			}()
 		}
 	}()
-	return s, nil
 }
 
-// Addr is the stand-in's host:port.
-func (s *StandIn) Addr() string { return s.ln.Addr().String() }
+// Addr is the stand-in's host:port; it stays the same across Unlisten and Relisten.
+func (s *StandIn) Addr() string { return s.addr }
+
+// Unlisten closes the listener, so that connecting to Addr is refused, and keeps the
+// connections already accepted: the first half of a restart whose users must see the gap.
+func (s *StandIn) Unlisten() {
+	s.mu.Lock()
+	ln := s.ln
+	s.ln = nil
+	s.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+}
+
+// Relisten listens on Addr again after Unlisten. The port is free to be taken by anyone in
+// the gap; an error says so.
+func (s *StandIn) Relisten() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		return errors.New("stand-in closed")
+	}
+	if s.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.accept(ln)
+	return nil
+}
 
 // track registers c; it reports false once the stand-in is closing.
 func (s *StandIn) track(c net.Conn) bool {
@@ -96,8 +134,11 @@ func (s *StandIn) Own(c net.Conn) bool { return s.track(c) }
 // Close stops the stand-in: no more connections, every open one closed, every handler
 // returned.
 func (s *StandIn) Close() {
-	s.ln.Close()
 	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+		s.ln = nil
+	}
 	for c := range s.conns {
 		c.Close()
 	}
@@ -195,6 +236,7 @@ type ExtORSession struct {
 	Okay      bool           // OKAY was sent
 	EarlyData bool           // bytes followed DONE before OKAY
 	Err       string         // why the session ended early, if it did
+	At        time.Time      // when the handshake ended (well or badly)
 }
 
 // ExtORPort is an Extended ORPort stand-in on 127.0.0.1.
@@ -237,6 +279,19 @@ func StartExtORPort(dir string, opts ExtOROptions) (*ExtORPort, error) {
 
 // Close stops the stand-in and ends its connections.
 func (e *ExtORPort) Close() { e.s.Close() }
+
+// Unlisten is the first half of a restart of tor's ExtORPort: connecting is refused from now
+// on; the sessions already open go on.
+func (e *ExtORPort) Unlisten() { e.s.Unlisten() }
+
+// Relisten is the second half: a fresh cookie file, as a restarted tor writes, and the same
+// port listening again.
+func (e *ExtORPort) Relisten() error {
+	if err := e.RewriteCookie(); err != nil {
+		return err
+	}
+	return e.s.Relisten()
+}
 
 // RewriteCookie replaces the cookie and its file, as tor does when it restarts. Transports
 // must read the file for every connection to keep up.
@@ -290,6 +345,7 @@ func (e *ExtORPort) WaitSessions(n int, timeout time.Duration) ([]ExtORSession, 
 }
 
 func (e *ExtORPort) record(s *ExtORSession) {
+	s.At = time.Now()
 	e.mu.Lock()
 	e.sessions = append(e.sessions, *s)
 	close(e.changed)
