@@ -9,7 +9,7 @@ PREFIX   ?= /usr/local
 # (git describe), else the module version the go command records, else "devel".
 VERSION  ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)
 
-.PHONY: all build install ptbench demo test unit cross deps lint doc-check fuzz fuzz-smoke bench bench-quick clean
+.PHONY: all build install ptbench demo test unit race soak-ci soak-hour cross deps lint doc-check fuzz fuzz-smoke bench bench-quick clean
 
 all: build
 
@@ -29,11 +29,34 @@ ptbench:
 demo: build
 	$(GO) run ./bench/cmd/demo -bin $(BIN)
 
-# test: everything CI runs: install the real peers, lint, all tests, every fuzz target briefly.
-test: deps lint doc-check cross unit fuzz-smoke
+# test: everything CI runs: install the real peers, lint, all tests, the data path's tests
+# under the race detector, a 3-minute soak with faults, every fuzz target briefly.
+test: deps lint doc-check cross unit race soak-ci fuzz-smoke
 
 unit:
 	$(GO) test -count=1 -timeout 45m $(PKGS)
+
+# race: the packages that share state between goroutines (the reactor's loops and pools, the
+# lifecycle's signals and stdin watch, the codecs they drive) under the race detector; tests
+# that bound memory skip those bounds there (reactor/race_test.go).
+RACE_PKGS := ./reactor/... ./lifecycle/... ./codec/...
+race:
+	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
+
+# soak-ci: a 3-minute soak of a ptreactor pair through the Extended ORPort stand-in, with its
+# faults (ExtORPort restarts, a lowered descriptor limit) and the SIGINT drain at its end;
+# any failed check fails it. The report lands in $(SOAK_OUT).
+# soak-hour: the same for an hour (SOAK_PAIRS adds obfs4proxy for comparison, if wanted).
+SOAK_OUT   ?= ptbench-soak
+SOAK_PAIRS ?= --pair ptreactor=$(BIN):$(BIN)
+SOAK        = bin/ptbench lab --size standard --scenario soak --extorport $(SOAK_PAIRS) --out $(SOAK_OUT)
+soak-ci: deps build ptbench
+	@$(SOAK) --duration 3m; rc=$$?; \
+	sed -n '/^## Failures/,$$p' $(SOAK_OUT)/report.md 2>/dev/null; exit $$rc
+
+soak-hour: deps build ptbench
+	@$(SOAK) --duration 1h; rc=$$?; \
+	sed -n '/^## soak/,$$p' $(SOAK_OUT)/report.md 2>/dev/null; exit $$rc
 
 # The tests drive the real peers (tor, obfs4proxy, haproxy); a missing one is a failure, so
 # install them here, with what doc-check needs to render the man page (man-db's man,

@@ -266,12 +266,12 @@ var labels = map[string]string{
 	"probes_closed":               "probes the server closed within 1 s",
 	"genuine_ok_pct":              "genuine tunnels that succeeded",
 	"server_cpu_ms_per_probe":     "server CPU per probe",
-	"rss_growth_mib_client":       "client RSS growth over the soak",
-	"rss_growth_mib_server":       "server RSS growth over the soak",
-	"fds_growth_client":           "client descriptor growth",
-	"fds_growth_server":           "server descriptor growth",
-	"growing_client":              "client growing (1) or flat (0)",
-	"growing_server":              "server growing (1) or flat (0)",
+	"setups_failed_by_faults":     "set-ups failed in the fault windows (expected)",
+	"fds_leaked_client":           "client descriptors left at rest after the soak",
+	"fds_leaked_server":           "server descriptors left at rest after the soak",
+	"drain_tunnels_finished":      "tunnels that finished after SIGINT",
+	"drain_setups_accepted":       "tunnels set up after SIGINT",
+	"drain_exit_after_close_s":    "server exit after its last tunnel closed",
 	"bytes_checked_mib":           "bytes moved and checked",
 	"garbage_sent":                "garbage connections sent",
 	"rss_above_before_mib_client": "client RSS above its level before the burst",
@@ -289,6 +289,9 @@ func Label(metric string) string {
 	}
 	if strings.HasPrefix(metric, "errors_") {
 		return "errors: " + strings.TrimPrefix(metric, "errors_")
+	}
+	if strings.HasPrefix(metric, "check_") {
+		return "check " + strings.TrimPrefix(metric, "check_") + " passed (1) or failed (0)"
 	}
 	return metric
 }

@@ -1,0 +1,202 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ptreactor/ptreactor/internal/pttest"
+)
+
+// TestFlatnessThresholds: the soak's descriptor judge passes a steady population with
+// in-flight noise and fault dips, and fails one descriptor leaked per set-up, at the CI
+// soak's rate (50/s, one sample a second for 3 minutes) and at the quick size's (20/s, 60
+// samples over 20 s); the memory judge passes a breathing heap and fails a leak of 16 KiB
+// per set-up at the CI rate.
+func TestFlatnessThresholds(t *testing.T) {
+	fdsJudge := func(v []float64) flatness {
+		return flatness{"fds", func(i int) float64 { return v[i] }, 8, 0.01}
+	}
+	rssJudge := func(v []float64) flatness {
+		return flatness{"rss_mib", func(i int) float64 { return v[i] }, 8, 0.25}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	series := func(n int, base, noise, perSample float64, dips bool) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = base + noise*(rng.Float64()*2-1) + perSample*float64(i)
+			if dips && i%45 >= 40 { // a fault's shed set-ups every 45 samples
+				v[i] -= 40
+			}
+		}
+		return v
+	}
+	// steps climbs by step at each of at, as a heap reaching new peaks does.
+	steps := func(n int, base float64, at []int, step float64) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = base
+			for _, a := range at {
+				if i >= a {
+					v[i] += step
+				}
+			}
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		name   string
+		judge  flatness
+		n      int
+		wantOK bool
+	}{
+		{"fds steady, CI", fdsJudge(series(180, 2200, 6, 0, true)), 180, true},
+		{"fds leak 1 per set-up, CI", fdsJudge(series(180, 2200, 6, 50, true)), 180, false},
+		{"fds steady, quick", fdsJudge(series(60, 220, 4, 0, false)), 60, true},
+		{"fds leak 1 per set-up, quick", fdsJudge(series(60, 220, 4, 20.0/3, false)), 60, false},
+		{"rss breathing, CI", rssJudge(series(180, 40, 3, 0, false)), 180, true},
+		{"rss in steps, CI", rssJudge(steps(180, 22, []int{60, 100, 130, 165}, 3)), 180, true},
+		{"rss leak 16 KiB per set-up, CI", rssJudge(series(180, 40, 3, 50*16.0/1024, false)), 180, false},
+	} {
+		second, last, allowed, ok := tc.judge.judge(tc.n)
+		if ok != tc.wantOK {
+			t.Errorf("%s: second third %.1f, last %.1f, allowed %.1f: flat %v, want %v", tc.name, second, last, allowed, ok, tc.wantOK)
+		}
+	}
+	if _, _, _, ok := fdsJudge(make([]float64, 5)).judge(5); ok {
+		t.Error("5 samples judged flat; too few to judge")
+	}
+}
+
+// TestJudgeSetup: a set-up that failed overlapping a fault's window or its grace is
+// excused and counted as the fault's; one that failed later is not; one that worked after
+// the window counts as the server serving again, and one due early in the window that
+// worked only after it as held up.
+func TestJudgeSetup(t *testing.T) {
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	f := &fault{name: "x", from: at(1000), to: at(2000)}
+	faults := []*fault{f, {name: "not begun"}}
+	fail := errors.New("failed")
+	for _, tc := range []struct {
+		due, ended int
+		err        error
+		excused    bool
+	}{
+		{900, 950, fail, false},   // before the window
+		{900, 1100, fail, true},   // under way when it began
+		{1500, 1510, fail, true},  // in it
+		{2500, 2510, fail, true},  // in its grace
+		{3100, 3110, fail, false}, // after its grace
+		{1200, 2050, nil, false},  // held up
+		{3200, 3210, nil, false},  // serving again
+		{1900, 2010, nil, false},  // due too late in the window to say
+		{500, 520, nil, false},    // before
+		{3300, 3300, nil, false},  // serving again
+	} {
+		if got := judgeSetup(faults, at(tc.due), at(tc.ended), tc.err); got != tc.excused {
+			t.Errorf("set-up due %d ms, ended %d ms, err %v: excused %v, want %v", tc.due, tc.ended, tc.err, got, tc.excused)
+		}
+	}
+	if f.failed != 3 || f.held != 1 || f.okAfter != 2 {
+		t.Errorf("fault counted %d failed, %d held up, %d after; want 3, 1, 2", f.failed, f.held, f.okAfter)
+	}
+}
+
+// TestLowerFileLimit lowers a real child's RLIMIT_NOFILE around its open descriptors, holes
+// included (the limit bounds descriptor numbers), and puts it back.
+func TestLowerFileLimit(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	cmd := exec.Command("sleep", "30")
+	// fds 3, 5 and 6 open, 4, 7 and 8 closed; above, whatever this process let the child
+	// inherit.
+	cmd.ExtraFiles = []*os.File{r, nil, w, r, nil, nil}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	var before unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &before); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ margin, want int }{{1, 5}, {2, 8}, {3, 9}} {
+		used, limit, restore, err := lowerFileLimit(pid, tc.margin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var now unix.Rlimit
+		if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &now); err != nil {
+			t.Fatal(err)
+		}
+		if used < 6 || limit != tc.want || now.Cur != uint64(tc.want) || now.Max != before.Max {
+			t.Errorf("margin %d: %d open, limit %d (kernel: %d/%d), want 6 or more open, limit %d", tc.margin, used, limit, now.Cur, now.Max, tc.want)
+		}
+		if err := restore(); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &now); err != nil || now != before {
+			t.Fatalf("restored to %+v (%v), want %+v", now, err, before)
+		}
+	}
+}
+
+// TestSoakFaults runs an 8-second soak of a ptreactor pair fed through the Extended ORPort
+// stand-in: two cycles of faults (the stand-in restarted, the server's descriptor limit
+// lowered), each of which must make set-ups fail or wait, and every check must pass,
+// the SIGINT drain included.
+func TestSoakFaults(t *testing.T) {
+	bin := pttest.Binary(t)
+	z := tiny
+	z.SoakTime, z.SoakIdle, z.SoakRate = 8*time.Second, 20, 20
+	cfg := Config{
+		Contestants: []Contestant{{Name: "ptreactor", Server: bin, Client: bin}},
+		Size:        z, Scenarios: []string{"soak"}, Dir: t.TempDir(), ExtORPort: true,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Report.Failures {
+		t.Errorf("failure: %s", f)
+	}
+	got := map[string]float64{}
+	for _, f := range res.Report.Figures {
+		if f.Scenario == "soak" && f.Pair == "ptreactor" {
+			got[f.Metric] = f.Value
+		}
+	}
+	for _, m := range []string{"extorport_restart", "fd_limit"} {
+		if got[m+"_count"] != 2 || got[m+"_setups_failed"]+got[m+"_setups_held_up"] == 0 || got["check_"+m] != 1 {
+			t.Errorf("%s: %v faults, %v set-ups failed, %v held up, check %v", m, got[m+"_count"], got[m+"_setups_failed"], got[m+"_setups_held_up"], got["check_"+m])
+		}
+	}
+	n := 0
+	for m, v := range got {
+		if len(m) > 6 && m[:6] == "check_" {
+			n++
+			if v != 1 {
+				t.Errorf("%s failed", m)
+			}
+		}
+	}
+	if n < 15 {
+		t.Errorf("%d checks, want at least 15: %v", n, got)
+	}
+	if got["drain_setups_accepted"] != 0 || got["drain_tunnels_finished"] != float64(z.SoakIdle+z.SoakBulk) {
+		t.Errorf("drain: %v set-ups accepted after SIGINT, %v tunnels finished", got["drain_setups_accepted"], got["drain_tunnels_finished"])
+	}
+}
