@@ -105,9 +105,11 @@ func runFaults(ctx context.Context, start time.Time, faults []*fault) {
 const heldUpMargin = 200 * time.Millisecond
 
 // judgeSetup is the soak's churn judge: a failed set-up that overlapped a fault's window
-// (plus faultGrace) is excused and counted as that fault's; a set-up that worked counts for
-// every fault whose window it came after.
+// (plus faultGrace) is excused and counted as that fault's, the latest one if their graces
+// overlap; a set-up that worked counts for every fault whose window it came after, and as
+// held up by one it was due early in and ended only after.
 func judgeSetup(faults []*fault, due, ended time.Time, err error) (excused bool) {
+	var blamed *fault
 	for _, f := range faults {
 		f.mu.Lock()
 		from, to := f.from, f.to
@@ -120,13 +122,18 @@ func judgeSetup(faults []*fault, due, ended time.Time, err error) (excused bool)
 			if !to.IsZero() && !due.Before(from) && due.Before(to.Add(-heldUpMargin)) && ended.After(to) {
 				f.held++
 			}
-		case !excused && (to.IsZero() || due.Before(to.Add(faultGrace))) && ended.After(from):
-			f.failed++
-			excused = true
+		case (to.IsZero() || due.Before(to.Add(faultGrace))) && ended.After(from):
+			blamed = f
 		}
 		f.mu.Unlock()
 	}
-	return excused
+	if blamed == nil {
+		return false
+	}
+	blamed.mu.Lock()
+	blamed.failed++
+	blamed.mu.Unlock()
+	return true
 }
 
 // inFaultWindow reports whether t fell in one of the soak's faults (or its grace).

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,7 +84,8 @@ func TestJudgeSetup(t *testing.T) {
 	t0 := time.Now()
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	f := &fault{name: "x", from: at(1000), to: at(2000)}
-	faults := []*fault{f, {name: "not begun"}}
+	g := &fault{name: "y", from: at(2800), to: at(2900)} // begins in f's grace
+	faults := []*fault{f, g, {name: "not begun"}}
 	fail := errors.New("failed")
 	for _, tc := range []struct {
 		due, ended int
@@ -93,12 +96,13 @@ func TestJudgeSetup(t *testing.T) {
 		{900, 1100, fail, true},   // under way when it began
 		{1500, 1510, fail, true},  // in it
 		{2500, 2510, fail, true},  // in its grace
-		{3100, 3110, fail, false}, // after its grace
+		{2850, 2860, fail, true},  // in its grace and in g's window: g's
+		{4100, 4110, fail, false}, // after both graces
 		{1200, 2050, nil, false},  // held up
-		{3200, 3210, nil, false},  // serving again
+		{4200, 4210, nil, false},  // serving again after both
 		{1900, 2010, nil, false},  // due too late in the window to say
 		{500, 520, nil, false},    // before
-		{3300, 3300, nil, false},  // serving again
+		{4300, 4300, nil, false},  // serving again after both
 	} {
 		if got := judgeSetup(faults, at(tc.due), at(tc.ended), tc.err); got != tc.excused {
 			t.Errorf("set-up due %d ms, ended %d ms, err %v: excused %v, want %v", tc.due, tc.ended, tc.err, got, tc.excused)
@@ -106,6 +110,9 @@ func TestJudgeSetup(t *testing.T) {
 	}
 	if f.failed != 3 || f.held != 1 || f.okAfter != 2 {
 		t.Errorf("fault counted %d failed, %d held up, %d after; want 3, 1, 2", f.failed, f.held, f.okAfter)
+	}
+	if g.failed != 1 || g.okAfter != 2 {
+		t.Errorf("the later fault counted %d failed, %d after; want 1, 2", g.failed, g.okAfter)
 	}
 }
 
@@ -180,6 +187,7 @@ func TestSoakFaults(t *testing.T) {
 		}
 	}
 	for _, m := range []string{"extorport_restart", "fd_limit"} {
+		t.Logf("%s: %v faults, %v set-ups failed, %v held up", m, got[m+"_count"], got[m+"_setups_failed"], got[m+"_setups_held_up"])
 		if got[m+"_count"] != 2 || got[m+"_setups_failed"]+got[m+"_setups_held_up"] == 0 || got["check_"+m] != 1 {
 			t.Errorf("%s: %v faults, %v set-ups failed, %v held up, check %v", m, got[m+"_count"], got[m+"_setups_failed"], got[m+"_setups_held_up"], got["check_"+m])
 		}
@@ -198,5 +206,56 @@ func TestSoakFaults(t *testing.T) {
 	}
 	if got["drain_setups_accepted"] != 0 || got["drain_tunnels_finished"] != float64(z.SoakIdle+z.SoakBulk) {
 		t.Errorf("drain: %v set-ups accepted after SIGINT, %v tunnels finished", got["drain_setups_accepted"], got["drain_tunnels_finished"])
+	}
+}
+
+// TestSleepAfterDeadline: once ctx has ended, sleep never returns nil, whatever d is (a
+// timer of d <= 0 is ready at once, and select picks either of two ready cases).
+func TestSleepAfterDeadline(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 1000 {
+		for _, d := range []time.Duration{-time.Second, 0, time.Nanosecond} {
+			if err := sleep(ctx, d); err == nil {
+				t.Fatalf("try %d: sleep(ended ctx, %v) returned nil", i, d)
+			}
+		}
+	}
+	if err := sleep(context.Background(), -time.Second); err != nil {
+		t.Fatalf("sleep(live ctx, -1s): %v", err)
+	}
+}
+
+// TestOpenLoopStopsAtEnd: an open loop whose set-ups each take longer than its gap starts
+// nothing after d, returns only when every set-up it started has ended, and counts their
+// failures (its ctx outlives d, so none is taken for an interruption).
+func TestOpenLoopStopsAtEnd(t *testing.T) {
+	var mu sync.Mutex
+	var last time.Time
+	var running int
+	dial := func(ctx context.Context) (net.Conn, error) {
+		mu.Lock()
+		last = time.Now()
+		running++
+		mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return nil, errors.New("refused")
+	}
+	start := time.Now()
+	d := 300 * time.Millisecond
+	res := openLoop(context.Background(), dial, 200, d, nil)
+	mu.Lock()
+	defer mu.Unlock()
+	if last.After(start.Add(d + 20*time.Millisecond)) {
+		t.Errorf("a set-up started %v after the loop's start; its length is %v", last.Sub(start), d)
+	}
+	if running != 0 {
+		t.Errorf("%d set-ups still running when the loop returned", running)
+	}
+	if res.errs.total() == 0 || res.ok != 0 {
+		t.Errorf("%d ok, %d errors; want every set-up failed and counted", res.ok, res.errs.total())
 	}
 }
