@@ -340,7 +340,8 @@ func (m *run) drain(ctx context.Context, checks *soakChecks) error {
 	defer closeAll(bulk)
 	defer interruptible(ctx, bulk)()
 
-	// Each bulk tunnel moves several chunks, so the signal comes in the middle of them.
+	// Each bulk tunnel moves four chunks; the signal comes once each has moved its first (or
+	// failed).
 	var wg sync.WaitGroup
 	bulkErrs := make([]error, len(bulk))
 	started := make(chan struct{}, len(bulk))
@@ -348,15 +349,15 @@ func (m *run) drain(ctx context.Context, checks *soakChecks) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := range 4 {
+			var once sync.Once
+			defer once.Do(func() { started <- struct{}{} })
+			for range 4 {
 				c.SetDeadline(time.Now().Add(tunnelTimeout))
 				if err := bench.Xfer(c, z.SoakChunk/4, z.SoakChunk, m.lab.nextSeed()); err != nil {
 					bulkErrs[i] = err
 					return
 				}
-				if k == 0 {
-					started <- struct{}{}
-				}
+				once.Do(func() { started <- struct{}{} })
 			}
 		}()
 	}
