@@ -49,7 +49,7 @@ race:
 # soak-hour: the same for an hour (SOAK_PAIRS adds obfs4proxy for comparison, if wanted).
 SOAK_OUT   ?= ptbench-soak
 SOAK_PAIRS ?= --pair ptreactor=$(BIN):$(BIN)
-SOAK        = bin/ptbench lab --size standard --scenario soak --extorport $(SOAK_PAIRS) --out $(SOAK_OUT)
+SOAK        = bin/ptbench lab --size standard --scenario soak --extorport $(SOAK_PAIRS) --metrics ptreactor --out $(SOAK_OUT)
 soak-ci: deps build ptbench
 	@$(SOAK) --duration 3m; rc=$$?; \
 	sed -n '/^## Failures/,$$p' $(SOAK_OUT)/report.md 2>/dev/null; exit $$rc

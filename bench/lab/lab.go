@@ -39,9 +39,10 @@ type Contestant struct {
 	Server, Client string
 	// Env is added to both processes' environment (the reference forwarder's switch).
 	Env []string
-	// ClientMetrics and ServerMetrics are the URLs of the PTs' Prometheus metrics pages, if
-	// they serve one: the soak then follows go_goroutines there instead of their threads.
-	ClientMetrics, ServerMetrics string
+	// Metrics says both binaries take ptreactor's -metrics flag: each is given a unix
+	// socket beside its state directory, and the soak follows their go_goroutines there
+	// instead of their threads.
+	Metrics bool
 }
 
 // ParseContestant parses NAME=SERVER:CLIENT; a binary without a '/' is looked up in PATH.
@@ -352,6 +353,9 @@ func (l *lab) measure(ctx context.Context, sc string, r int, c Contestant) error
 	}
 	defer p.Stop(5 * time.Second)
 	m := &run{lab: l, c: c, p: p, r: r}
+	if c.Metrics {
+		m.metrics = metricsSockets(filepath.Join(l.cfg.Dir, c.Name, fmt.Sprintf("%s-%d", sc, r)))
+	}
 	switch sc {
 	case "bulk":
 		return m.bulk(ctx)
@@ -373,10 +377,11 @@ func (l *lab) measure(ctx context.Context, sc string, r int, c Contestant) error
 
 // run is one contestant's measurement of one scenario.
 type run struct {
-	lab *lab
-	c   Contestant
-	p   *harness.Pair
-	r   int
+	lab     *lab
+	c       Contestant
+	p       *harness.Pair
+	r       int
+	metrics [2]string // the PTs' -metrics sockets, when c.Metrics
 }
 
 // add records one run's value of a figure.
@@ -412,6 +417,10 @@ func (l *lab) start(ctx context.Context, c Contestant, sub string) (*harness.Pai
 	if l.ext != nil {
 		spec.ExtORPort, spec.CookieFile = l.ext.Addr, l.ext.CookieFile
 	}
+	if c.Metrics {
+		sock := metricsSockets(spec.Dir)
+		spec.ClientFlags, spec.ServerFlags = []string{"-metrics", sock[0]}, []string{"-metrics", sock[1]}
+	}
 	if l.cfg.Stderr != nil {
 		spec.ClientStderr, spec.ServerStderr = l.cfg.Stderr, l.cfg.Stderr
 	}
@@ -436,6 +445,12 @@ func (l *lab) start(ctx context.Context, c Contestant, sub string) (*harness.Pai
 		return nil, &startError{c.Name, fmt.Errorf("the first tunnel failed (%s: %v); with obfs4 a wrong cert makes every handshake fail", errorKind(err), err)}
 	}
 	return p, nil
+}
+
+// metricsSockets are the client's and the server's -metrics sockets for a pair whose
+// state directories are under dir.
+func metricsSockets(dir string) [2]string {
+	return [2]string{filepath.Join(dir, "client.metrics"), filepath.Join(dir, "server.metrics")}
 }
 
 // nextSeed is a fresh non-zero xfer seed, so every transfer's bytes are checked.

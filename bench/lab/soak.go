@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/ptreactor/ptreactor/bench"
 	"github.com/ptreactor/ptreactor/bench/procstat"
-	"github.com/ptreactor/ptreactor/bench/promgauge"
+	"github.com/ptreactor/ptreactor/internal/harness"
 )
 
 // soak runs churn, an idle population and some bulk together for the soak's duration while
@@ -151,7 +152,7 @@ func (m *run) soak(ctx context.Context) error {
 		th := []flatness{
 			{"rss_mib", func(s int) float64 { return mib(series[i][s].RSS) }, 8, 0.25},
 			{"fds", func(s int) float64 { return float64(series[i][s].FDs) }, 8, 0.01},
-			{m.tasksName(i), func(s int) float64 { return tasks[i][s] }, 8, 0.10},
+			{m.tasksName(), func(s int) float64 { return tasks[i][s] }, 8, 0.10},
 		}
 		for _, f := range th {
 			second, last, allowed, ok := f.judge(len(series[i]))
@@ -264,17 +265,21 @@ func (f flatness) unit() string {
 	return "count"
 }
 
-// tasks is what the soak samples for each side's concurrency: go_goroutines from the side's
-// metrics page when the contestant names one, else the threads in c and s.
+// tasks is what the soak samples for each side's concurrency: go_goroutines from the
+// side's metrics socket when the contestant serves one, else the threads in c and s.
 func (m *run) tasks(ctx context.Context, c, s procstat.Sample) ([2]float64, error) {
 	g := [2]float64{float64(c.Threads), float64(s.Threads)}
-	for i, url := range [2]string{m.c.ClientMetrics, m.c.ServerMetrics} {
-		if url == "" {
+	for i, sock := range m.metrics {
+		if sock == "" {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		v, err := promgauge.Read(rctx, url, "go_goroutines")
+		samples, err := harness.Scrape(rctx, "unix", sock)
 		cancel()
+		v, ok := samples["go_goroutines"]
+		if err == nil && !ok {
+			err = errors.New("no go_goroutines")
+		}
 		if err != nil {
 			return g, fmt.Errorf("goroutines of the %s PT: %w", [2]string{"client", "server"}[i], err)
 		}
@@ -283,8 +288,8 @@ func (m *run) tasks(ctx context.Context, c, s procstat.Sample) ([2]float64, erro
 	return g, nil
 }
 
-func (m *run) tasksName(side int) string {
-	if [2]string{m.c.ClientMetrics, m.c.ServerMetrics}[side] != "" {
+func (m *run) tasksName() string {
+	if m.c.Metrics {
 		return "goroutines"
 	}
 	return "threads"

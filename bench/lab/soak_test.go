@@ -160,7 +160,7 @@ func TestLowerFileLimit(t *testing.T) {
 }
 
 // TestSoakFaults runs an 8-second soak of a ptreactor pair fed through the Extended ORPort
-// stand-in: two cycles of faults (the stand-in restarted, the server's descriptor limit
+// stand-in, its goroutines read from its -metrics sockets: two cycles of faults (the stand-in restarted, the server's descriptor limit
 // lowered), each of which must make set-ups fail or wait, and every check must pass,
 // the SIGINT drain included.
 func TestSoakFaults(t *testing.T) {
@@ -168,7 +168,7 @@ func TestSoakFaults(t *testing.T) {
 	z := tiny
 	z.SoakTime, z.SoakIdle, z.SoakRate = 8*time.Second, 20, 20
 	cfg := Config{
-		Contestants: []Contestant{{Name: "ptreactor", Server: bin, Client: bin}},
+		Contestants: []Contestant{{Name: "ptreactor", Server: bin, Client: bin, Metrics: true}},
 		Size:        z, Scenarios: []string{"soak"}, Dir: t.TempDir(), ExtORPort: true,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -203,6 +203,12 @@ func TestSoakFaults(t *testing.T) {
 	}
 	if n < 15 {
 		t.Errorf("%d checks, want at least 15: %v", n, got)
+	}
+	// The goroutines came from the PTs' metrics sockets: a Go process has a handful at least.
+	for _, side := range []string{"client", "server"} {
+		if g := got["goroutines_second_third_"+side]; g < 4 {
+			t.Errorf("%s: %v goroutines (second third's median)", side, g)
+		}
 	}
 	if got["drain_setups_accepted"] != 0 || got["drain_tunnels_finished"] != float64(z.SoakIdle+z.SoakBulk) {
 		t.Errorf("drain: %v set-ups accepted after SIGINT, %v tunnels finished", got["drain_setups_accepted"], got["drain_tunnels_finished"])

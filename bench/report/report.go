@@ -291,7 +291,7 @@ func Label(metric string) string {
 		return "errors: " + strings.TrimPrefix(metric, "errors_")
 	}
 	if strings.HasPrefix(metric, "check_") {
-		return "check " + strings.TrimPrefix(metric, "check_") + " passed (1) or failed (0)"
+		return "check: " + strings.TrimPrefix(metric, "check_") + " (1 passed)"
 	}
 	return metric
 }

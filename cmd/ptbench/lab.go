@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -76,6 +77,7 @@ func runLab(args []string) int {
 	out := fs.String("out", "ptbench-out", "directory for report.md, results.jsonl and charts/")
 	startTimeout := fs.Duration("start-timeout", 15*time.Second, "how long a PT may take to report its methods")
 	extor := fs.Bool("extorport", false, "feed the servers through an Extended ORPort stand-in (SAFE_COOKIE) instead of a plain ORPort")
+	metrics := fs.String("metrics", "", "comma-separated pair names whose binaries take ptreactor's -metrics: the soak follows their go_goroutines instead of their threads")
 	verbose := fs.Bool("v", false, "pass the PTs' stderr through")
 	var churnRates rateFlag
 	fs.Var(&churnRates, "churn-rates", "comma-separated set-up rates (per second) offered by churn's open loops (default: the size's, quick 100, standard 200, full 400,1500)")
@@ -113,6 +115,16 @@ func runLab(args []string) int {
 			return 2
 		}
 		cfg.Contestants = append(cfg.Contestants, c)
+	}
+	if *metrics != "" {
+		for _, name := range strings.Split(*metrics, ",") {
+			i := slices.IndexFunc(cfg.Contestants, func(c lab.Contestant) bool { return c.Name == name })
+			if i < 0 {
+				fmt.Fprintf(os.Stderr, "ptbench lab: --metrics %q: no such --pair\n", name)
+				return 2
+			}
+			cfg.Contestants[i].Metrics = true
+		}
 	}
 	if *scenarios != "" {
 		cfg.Scenarios = strings.Split(*scenarios, ",")
