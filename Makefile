@@ -47,9 +47,11 @@ race:
 # faults (ExtORPort restarts, a lowered descriptor limit) and the SIGINT drain at its end;
 # any failed check fails it. The report lands in $(SOAK_OUT).
 # soak-hour: the same for an hour (SOAK_PAIRS adds obfs4proxy for comparison, if wanted).
+# SOAK_METRICS names the pairs whose goroutines are read from ptreactor's -metrics.
 SOAK_OUT   ?= ptbench-soak
 SOAK_PAIRS ?= --pair ptreactor=$(BIN):$(BIN)
-SOAK        = bin/ptbench lab --size standard --scenario soak --extorport $(SOAK_PAIRS) --metrics ptreactor --out $(SOAK_OUT)
+SOAK_METRICS ?= --metrics ptreactor
+SOAK        = bin/ptbench lab --size standard --scenario soak --extorport $(SOAK_PAIRS) $(SOAK_METRICS) --out $(SOAK_OUT)
 soak-ci: deps build ptbench
 	@$(SOAK) --duration 3m; rc=$$?; \
 	sed -n '/^## Failures/,$$p' $(SOAK_OUT)/report.md 2>/dev/null; exit $$rc
