@@ -35,11 +35,12 @@ type fault struct {
 const faultGrace = time.Second
 
 // faults plans the soak's disturbances of the server PT. They come in cycles of period p
-// (a quarter of the soak, at most five minutes, so that the hour-long run has twelve of
-// each), starting after the first cycle's warm-up: in each, the Extended ORPort stand-in is
-// restarted (when the servers are fed through one) and the server's descriptor limit is
-// lowered to just above what it uses and raised again. Each fault lasts a fraction of p,
-// between 100 ms and a few seconds.
+// (a quarter of the soak, at most five minutes), the first after one period of warm-up, as
+// long as set-ups have time to work again before the end: three cycles in the 3-minute
+// soak, eleven in the hour. In each, the Extended ORPort stand-in is restarted (when the
+// servers are fed through one) at a fifth of the period, and at three fifths the server's
+// descriptor limit is lowered to just above what it uses and raised again. Each fault lasts
+// a fraction of p: the restart's gap 100 ms to 2 s, the lowered limit 100 ms to 5 s.
 func (m *run) faults(d time.Duration) []*fault {
 	p := min(d/4, 5*time.Minute)
 	restartGap := min(max(p/10, 100*time.Millisecond), 2*time.Second)
