@@ -3,12 +3,8 @@ package lab
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // A fault disturbs the server PT for a while during the soak: set-ups that overlap its
@@ -210,46 +206,4 @@ func (m *run) judgeFaults(checks *soakChecks, faults []*fault, rate float64) {
 			"%d of %d faults of %v ran (first error %v), set-ups worked again after %d of them, server alive %v; in the windows %d set-ups failed and %d were held up until the end, at %g/s; last: %s",
 			k.ran, k.n, k.gap, k.firstErr, k.recovered, alive, k.failed, k.held, rate, k.detail)
 	}
-}
-
-// lowerFileLimit sets pid's soft RLIMIT_NOFILE so that exactly margin descriptor numbers
-// below it are free (the limit bounds the number a new descriptor gets, the lowest free one,
-// not how many are open) and returns the descriptors open, the limit and the function that
-// puts the old limit back.
-func lowerFileLimit(pid, margin int) (used, limit int, restore func() error, err error) {
-	var old unix.Rlimit
-	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &old); err != nil {
-		return 0, 0, nil, fmt.Errorf("prlimit %d: %w", pid, err)
-	}
-	open, err := openFDs(pid)
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	free := 0
-	for limit < len(open)+margin && free < margin {
-		if !open[limit] {
-			free++
-		}
-		limit++
-	}
-	low := unix.Rlimit{Cur: min(uint64(limit), old.Cur), Max: old.Max}
-	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &low, nil); err != nil {
-		return 0, 0, nil, fmt.Errorf("prlimit %d: %w", pid, err)
-	}
-	return len(open), int(low.Cur), func() error { return unix.Prlimit(pid, unix.RLIMIT_NOFILE, &old, nil) }, nil
-}
-
-// openFDs returns the set of pid's open descriptor numbers.
-func openFDs(pid int) (map[int]bool, error) {
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return nil, err
-	}
-	open := make(map[int]bool, len(ents))
-	for _, e := range ents {
-		if n, err := strconv.Atoi(e.Name()); err == nil {
-			open[n] = true
-		}
-	}
-	return open, nil
 }
