@@ -322,6 +322,12 @@ func (e *Engine) start() error {
 			gnet.WithLoadBalancing(gnet.LeastConnections),
 			gnet.WithReadBufferCap(64<<10),
 			gnet.WithWriteBufferCap(64<<10),
+			// Every conn the reactor enrolls comes from Go's net package, which has set
+			// TCP_NODELAY on its socket already, and gnet's duplicate shares that socket.
+			// With its default (TCPNoDelay) gnet's Client sets the option again on each
+			// enroll of an accepted conn: one system call per accept for nothing. TCPDelay
+			// only makes gnet leave the option as it is; it never turns it off.
+			gnet.WithTCPNoDelay(gnet.TCPDelay),
 		)
 		if e.startErr == nil {
 			e.startErr = e.cli.Start()
@@ -373,7 +379,7 @@ func (e *Engine) listen(addr string, keepAlive time.Duration, mk, hold func() *t
 	if err := e.start(); err != nil {
 		return nil, err
 	}
-	lc := net.ListenConfig{KeepAlive: keepAlive}
+	lc := listenConfig(keepAlive)
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
