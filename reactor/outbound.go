@@ -339,11 +339,18 @@ const (
 // sourceControl when a source is given, and keepAlive as net.Dialer takes it.
 func (d *dialer) dialTCP(ctx context.Context, dst netip.AddrPort, src netip.Addr, keepAlive time.Duration) (net.Conn, error) {
 	nd := net.Dialer{KeepAlive: keepAlive}
+	var from netip.AddrPort
 	if src.IsValid() {
-		nd.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
+		from = netip.AddrPortFrom(src, 0)
 		nd.Control = sourceControl
 	}
-	return nd.DialContext(ctx, "tcp", dst.String())
+	// DialTCP takes the addresses as they are: no string to format and parse again, and
+	// no pass through the resolver's address list for an address that is one already.
+	c, err := nd.DialTCP(ctx, "tcp", from, dst)
+	if err != nil {
+		return nil, err // not a nil *net.TCPConn in a non-nil net.Conn
+	}
+	return c, nil
 }
 
 // clientHandshake is the shape of the sans-IO client handshakes in codec/extor and
