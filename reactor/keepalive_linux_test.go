@@ -16,7 +16,7 @@ import (
 // when it asked for none.
 func TestListenerKeepAliveInherited(t *testing.T) {
 	for _, tc := range []struct {
-		keepAlive             time.Duration
+		keepAlive            time.Duration
 		on, idle, intvl, cnt int
 	}{
 		{keepAliveNetwork, 1, 15, 15, 9},
