@@ -252,9 +252,10 @@ func cswap(a, b Mem, mask reg.GPPhysical) {
 	}
 }
 
-// ladder generates the 255 steps of RFC 7748's Montgomery ladder, leaving x2 and z2 in
-// the state (the Go side inverts and encodes). The scalar bit is read by position, a
-// public index; it only ever drives the masks of cswap.
+// ladder generates the 255 steps of RFC 7748's Montgomery ladder (bits 254..0), in the
+// order of RFC 7748's pseudo-code with its a24 = 121665 written as 121666·E + BB, and
+// copies x2 and z2 out (the Go side inverts and encodes). The scalar word is picked by
+// the bit position, a public index; the bit itself only ever drives cswap's masks.
 func ladder() {
 	TEXT("ladderADX", NOSPLIT, "func(x, z *[4]uint64, scalar *[4]uint64, u *[4]uint64)")
 	Pragma("noescape")
