@@ -1,61 +1,26 @@
 package ntor
 
-import (
-	"crypto/subtle"
+// X25519 is RFC 7748's function (clamped scalar, Montgomery ladder on the u-coordinate).
+// The package has its own rather than x/crypto's because that one goes through
+// crypto/ecdh, whose NewPrivateKey runs a second ladder to derive a public key the
+// handshake never uses. x25519 (one definition per build, in x25519_amd64.go and
+// x25519_other.go) writes scalar·point to dst and reports 1 if the result is all zeros;
+// it ignores bit 255 of the point and accepts non-canonical u, as RFC 7748 asks.
 
-	"filippo.io/edwards25519/field"
-)
+// variant is one implementation of x25519, named for tests and benchmarks that run each.
+type variant struct {
+	name   string
+	x25519 func(dst, scalar, point *[KeySize]byte) (zero int)
+}
 
-// x25519 is RFC 7748's X25519 (clamped scalar, Montgomery ladder on the u-coordinate),
-// writing scalar·point to dst and reporting 1 if the result is all zeros. It exists because
-// x/crypto's X25519 goes through crypto/ecdh, whose NewPrivateKey runs a second ladder to
-// derive a public key the handshake never uses; this halves the cost of EXP.
-func x25519(dst, scalar, point *[KeySize]byte) (zero int) {
-	var e [KeySize]byte
-	copy(e[:], scalar[:])
+var generic = variant{"generic", x25519Generic}
+
+// clamp returns the scalar with RFC 7748's bits forced: a multiple of 8, bit 254 set,
+// bit 255 clear.
+func clamp(scalar *[KeySize]byte) [KeySize]byte {
+	e := *scalar
 	e[0] &= 248
 	e[31] &= 127
 	e[31] |= 64
-
-	var x1, x2, z2, x3, z3, tmp0, tmp1 field.Element
-	x1.SetBytes(point[:]) // ignores bit 255, accepts non-canonical u, as RFC 7748 asks
-	x2.One()
-	x3.Set(&x1)
-	z3.One()
-
-	swap := 0
-	for pos := 254; pos >= 0; pos-- {
-		b := int(e[pos/8]>>uint(pos&7)) & 1
-		swap ^= b
-		x2.Swap(&x3, swap)
-		z2.Swap(&z3, swap)
-		swap = b
-
-		tmp0.Subtract(&x3, &z3)
-		tmp1.Subtract(&x2, &z2)
-		x2.Add(&x2, &z2)
-		z2.Add(&x3, &z3)
-		z3.Multiply(&tmp0, &x2)
-		z2.Multiply(&z2, &tmp1)
-		tmp0.Square(&tmp1)
-		tmp1.Square(&x2)
-		x3.Add(&z3, &z2)
-		z2.Subtract(&z3, &z2)
-		x2.Multiply(&tmp1, &tmp0)
-		tmp1.Subtract(&tmp1, &tmp0)
-		z2.Square(&z2)
-		z3.Mult32(&tmp1, 121666)
-		x3.Square(&x3)
-		tmp0.Add(&tmp0, &z3)
-		z3.Multiply(&x1, &z2)
-		z2.Multiply(&tmp1, &tmp0)
-	}
-	x2.Swap(&x3, swap)
-	z2.Swap(&z3, swap)
-
-	z2.Invert(&z2)
-	x2.Multiply(&x2, &z2)
-	copy(dst[:], x2.Bytes())
-	var zeros [KeySize]byte
-	return subtle.ConstantTimeCompare(dst[:], zeros[:])
+	return e
 }
