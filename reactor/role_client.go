@@ -3,6 +3,7 @@ package reactor
 import (
 	"context"
 	"errors"
+	"net"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -87,14 +88,10 @@ func (r *clientRole) negotiate(t *tunnel, c gnet.Conn) {
 
 // startDialBridge dials the bridge at addr off the loop; the conn is enrolled on t's loop.
 func (r *clientRole) startDialBridge(t *tunnel, addr string) {
-	ls, e, x := t.ls, t.e, &t.net
-	go func() {
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(e.ctx, e.lim.DialBridgeTimeout)
-		conn, err := e.dialer.dialBridge(ctx, addr)
-		cancel()
-		enrollDialed(ls, x, conn, err, start)
-	}()
+	e := t.e
+	dialOffLoop(t.ls, &t.net, e.lim.DialBridgeTimeout, func(ctx context.Context) (net.Conn, error) {
+		return e.dialer.dialBridge(ctx, addr)
+	})
 }
 
 // dialedOpened: the bridge conn is up; the wire's handshake starts, unless tor gave up

@@ -147,14 +147,10 @@ func (r *serverRole) startDialTor(t *tunnel) {
 	if from == nil {
 		from = t.net.c.RemoteAddr()
 	}
-	ls, e, x, name := t.ls, t.e, &t.tor, r.name
-	go func() {
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(e.ctx, e.lim.DialTorTimeout)
-		conn, err := e.dialer.dialTor(ctx, from, name)
-		cancel()
-		enrollDialed(ls, x, conn, err, start)
-	}()
+	e, name := t.e, r.name
+	dialOffLoop(t.ls, &t.tor, e.lim.DialTorTimeout, func(ctx context.Context) (net.Conn, error) {
+		return e.dialer.dialTor(ctx, from, name)
+	})
 }
 
 // dialedOpened: tor's end is up; what the client sent meanwhile goes first, and if the
