@@ -12,9 +12,9 @@ import (
 
 // The xfer protocol is what the load generator and the tests speak through a tunnel to the
 // in-process ORPort stand-in (Target). The client sends a 24-byte header, upload length,
-// download length and seed (big-endian 64-bit each), then upload bytes of the pattern of
-// seed^1; at the same time the target sends download bytes of the pattern of seed followed
-// by an 8-byte verdict (big-endian): the offset of the first upload byte that was not the
+// download length and seed (big-endian 64-bit each), then upload bytes of seed's pattern
+// from upStart on; at the same time the target sends download bytes of seed's pattern from
+// its start, followed by an 8-byte verdict (big-endian): the offset of the first upload byte that was not the
 // pattern's, or the upload length when all were. Each end compares every byte it receives
 // with the pattern at that offset, so a transfer proves every byte arrived intact and in
 // place both ways, and a zero-length transfer is a one-round-trip liveness probe. The
@@ -40,6 +40,11 @@ var ErrCorrupt = errors.New("corrupt")
 // which was two thirds of its CPU in ptbench lab's bulk. Seed 0 is zeros and is not
 // checked: the load generator's probes and the unchecked throughput runs.
 const patternStep = 0x9e3779b97f4a7c15
+
+// upStart is where in its seed's pattern an upload begins: far from the download, so that
+// the two directions differ (a tunnel that sent bytes back where they came from would
+// fail) and any seed but 0 is checked both ways.
+const upStart = 1 << 62
 
 func patternWord(seed, i uint64) uint64 {
 	z := seed + i*patternStep
@@ -239,9 +244,9 @@ func serveOne(c net.Conn, hdr [xferHeaderLen]byte) error {
 	var sent chan error
 	if down > 0 {
 		sent = make(chan error, 1)
-		go func() { sent <- send(c, seed, down) }()
+		go func() { sent <- send(c, seed, 0, down) }()
 	}
-	got, bad, rerr := recv(c, seed^1, up)
+	got, bad, rerr := recv(c, seed, upStart, up)
 	if sent != nil {
 		if err := <-sent; err != nil {
 			return fmt.Errorf("xfer download: %w", err)
@@ -292,10 +297,10 @@ func Xfer(c net.Conn, up, down int64, seed uint64) error {
 				sent <- err
 				return
 			}
-			sent <- send(c, seed^1, up)
+			sent <- send(c, seed, upStart, up)
 		}()
 	}
-	got, bad, rerr := recv(c, seed, down)
+	got, bad, rerr := recv(c, seed, 0, down)
 	var v [xferVerdictLen]byte
 	if rerr == nil && bad < 0 {
 		_, rerr = io.ReadFull(c, v[:])
@@ -345,8 +350,8 @@ func withBuf(n int64, f func(buf []byte) error) error {
 	return f(b[:])
 }
 
-// send writes n bytes of seed's pattern to c.
-func send(c net.Conn, seed uint64, n int64) error {
+// send writes n bytes of seed's pattern from offset start to c.
+func send(c net.Conn, seed uint64, start, n int64) error {
 	if seed == 0 {
 		for n > 0 {
 			w, err := c.Write(zeroBlock[:min(int64(len(zeroBlock)), n)])
@@ -360,7 +365,7 @@ func send(c net.Conn, seed uint64, n int64) error {
 	return withBuf(n, func(buf []byte) error {
 		for off := int64(0); off < n; {
 			b := buf[:min(int64(len(buf)), n-off)]
-			fillPattern(b, seed, off)
+			fillPattern(b, seed, start+off)
 			w, err := c.Write(b)
 			off += int64(w)
 			if err != nil {
@@ -371,10 +376,10 @@ func send(c net.Conn, seed uint64, n int64) error {
 	})
 }
 
-// recv reads n bytes of seed's pattern from c, in large reads, and returns how many it got
-// and the offset of the first wrong one (-1: none; seed 0 is not checked); it stops after
-// the read that brought a wrong one.
-func recv(c net.Conn, seed uint64, n int64) (got, bad int64, err error) {
+// recv reads n bytes of seed's pattern from offset start from c, in large reads, and
+// returns how many it got and the index of the first wrong one (-1: none; seed 0 is not
+// checked); it stops after the read that brought a wrong one.
+func recv(c net.Conn, seed uint64, start, n int64) (got, bad int64, err error) {
 	bad = -1
 	if n == 0 {
 		return 0, bad, nil
@@ -383,7 +388,7 @@ func recv(c net.Conn, seed uint64, n int64) (got, bad int64, err error) {
 		for got < n {
 			r, err := c.Read(buf[:min(int64(len(buf)), n-got)])
 			if r > 0 && seed != 0 {
-				if j := patternMismatch(buf[:r], seed, got); j >= 0 {
+				if j := patternMismatch(buf[:r], seed, start+got); j >= 0 {
 					bad = got + int64(j)
 					got += int64(r)
 					return nil

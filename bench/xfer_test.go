@@ -79,8 +79,9 @@ func TestPatternShiftsCaught(t *testing.T) {
 	if j := patternMismatch(moved, seed, 0); j < 8 || j >= 16 {
 		t.Error("two swapped words passed the check")
 	}
-	// The same bytes at another offset, or of another seed, are not the pattern.
-	if patternMismatch(good[8:], seed, 0) < 0 || patternMismatch(good, seed+1, 0) < 0 {
+	// The same bytes at another offset (the upload's start among them: a tunnel that sent
+	// the download back up fails), or of another seed, are not the pattern.
+	if patternMismatch(good[8:], seed, 0) < 0 || patternMismatch(good, seed, upStart) < 0 || patternMismatch(good, seed+1, 0) < 0 {
 		t.Error("a run checked at the wrong offset or seed passed")
 	}
 }
@@ -95,8 +96,9 @@ func FuzzPatternMismatch(f *testing.F) {
 	f.Add(uint64(9), int64(3), good)
 	good[30] ^= 1
 	f.Add(uint64(9), int64(3), good)
+	f.Add(uint64(1), int64(upStart+1), good)
 	f.Fuzz(func(t *testing.T, seed uint64, off int64, b []byte) {
-		if seed == 0 || off < 0 || off > 1<<50 {
+		if seed == 0 || off < 0 || off > upStart+1<<40 {
 			return
 		}
 		want := -1
@@ -218,14 +220,14 @@ func TestXferCatchesDamage(t *testing.T) {
 	for _, upstream := range []bool{true, false} {
 		for _, d := range []damage{flipped, lost, repeated, swapped} {
 			for _, at := range []int64{0, 131 << 10, n - 2} {
-				seed := uint64(at) + 5
+				seed := uint64(at) + 1 // 1 among them: every seed but 0 is checked both ways
 				// Bytes equal to their neighbour cannot be swapped or repeated visibly.
-				s := seed
+				k := at
 				if upstream {
-					s ^= 1
+					k += upStart
 				}
-				if (d == swapped || d == repeated) && patternByte(s, at) == patternByte(s, at+1) {
-					t.Fatalf("test choice: bytes %d and %d of seed %d are equal", at, at+1, s)
+				if (d == swapped || d == repeated) && patternByte(seed, k) == patternByte(seed, k+1) {
+					t.Fatalf("test choice: bytes %d and %d of seed %d are equal", k, k+1, seed)
 				}
 				off := at
 				if upstream {
