@@ -24,6 +24,10 @@ func (m *run) churn(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		g0, err := loadgenCPU()
+		if err != nil {
+			return err
+		}
 		var res loopResult
 		if i == 0 {
 			res = closedLoop(ctx, m.dial, z.ChurnWorkers, z.ChurnTime)
@@ -42,6 +46,10 @@ func (m *run) churn(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		g1, err := loadgenCPU()
+		if err != nil {
+			return err
+		}
 		m.add("churn", "setups_per_s", "1/s", variant, 0, float64(res.ok)/res.elapsed.Seconds())
 		m.add("churn", "handshakes_ok", "count", variant, 0, float64(res.ok))
 		m.percentiles("churn", "setup", variant, 0, res.hist)
@@ -49,6 +57,7 @@ func (m *run) churn(ctx context.Context) error {
 		if res.ok > 0 {
 			m.add("churn", "cpu_ms_per_setup_client", "ms", variant, 0, float64((c1.CPU-c0.CPU).Microseconds())/1000/float64(res.ok))
 			m.add("churn", "cpu_ms_per_setup_server", "ms", variant, 0, float64((s1.CPU-s0.CPU).Microseconds())/1000/float64(res.ok))
+			m.add("churn", "cpu_ms_per_setup_loadgen", "ms", variant, 0, float64((g1-g0).Microseconds())/1000/float64(res.ok))
 		}
 	}
 	return nil

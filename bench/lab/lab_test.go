@@ -34,7 +34,7 @@ var tiny = Size{
 }
 
 // required are the metric names the issue asks results.jsonl to carry for every pair.
-var required = []string{"mb_per_s", "cpu_s_per_gib_client", "cpu_s_per_gib_server", "setups_per_s",
+var required = []string{"mb_per_s", "cpu_s_per_gib_client", "cpu_s_per_gib_server", "cpu_s_per_gib_loadgen", "setups_per_s", "cpu_ms_per_setup_loadgen",
 	"setup_p50_ms", "setup_p99_ms", "rtt_p50_ms", "rtt_p99_ms", "rtt_added_p99_ms",
 	"rss_kib_per_tunnel_client", "rss_kib_per_tunnel_server", "tunnels_held", "handshakes_ok", "errors"}
 

@@ -81,7 +81,7 @@ func describe(sc string, cfg Config) string {
 	z := cfg.Size
 	switch sc {
 	case "bulk":
-		return fmt.Sprintf("%d MiB per direction per measurement, split over %v tunnels; up (client to ORPort), down (ORPort to client) and echo (both at once); every byte checked with SHA-256. CPU is user+system from /proc/<pid>/stat; per core is MB/s for one core of client+server CPU.", z.BulkBytes>>20, z.BulkTunnels)
+		return fmt.Sprintf("%d MiB per direction per measurement, split over %v tunnels; up (client to ORPort), down (ORPort to client) and echo (both at once); every byte checked against what was sent at its place. CPU is user+system from /proc/<pid>/stat, the load generator's being ptbench's own (SOCKS clients, ORPort stand-in, checking); per core is MB/s for one core of client+server CPU.", z.BulkBytes>>20, z.BulkTunnels)
 	case "idle":
 		return fmt.Sprintf("%d tunnels opened (each proven by one round trip) and held, then each proven again; RSS growth per tunnel over a warmed-up baseline, and each PT's descriptors and threads.", z.Idle)
 	case "churn":

@@ -13,6 +13,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/ptreactor/ptreactor/bench"
 	"github.com/ptreactor/ptreactor/bench/results"
 	"github.com/ptreactor/ptreactor/internal/harness"
 )
@@ -162,8 +163,8 @@ func (m *run) errors(sc, variant string, tunnels int, e errorKinds) {
 }
 
 // errorKind names what went wrong with a tunnel: refused, reset, timeout (the peer went
-// silent), eof (closed early), socks (the client PT refused the request), corrupt (a SHA-256
-// mismatch), other.
+// silent), eof (closed early), socks (the client PT refused the request), corrupt (a byte that
+// was not the one sent at its place), other.
 func errorKind(err error) string {
 	var se *harness.SOCKSError
 	var ne net.Error
@@ -178,7 +179,7 @@ func errorKind(err error) string {
 		return "timeout"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "eof"
-	case strings.Contains(err.Error(), "SHA-256 mismatch"):
+	case errors.Is(err, bench.ErrCorrupt):
 		return "corrupt"
 	}
 	return "other"

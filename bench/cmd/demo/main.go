@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -111,7 +110,7 @@ func run(bin, transport string, size int64) error {
 		return fmt.Errorf("SOCKS: %w", err)
 	}
 	const seed = 2026
-	say("pushing %d MiB each way (client -> bridge -> ORPort, and back), checked with SHA-256...", size>>20)
+	say("pushing %d MiB each way (client -> bridge -> ORPort, and back), every byte checked...", size>>20)
 	c.SetDeadline(time.Now().Add(2 * time.Minute))
 	start := time.Now()
 	err = bench.Xfer(c, size, size, seed)
@@ -120,10 +119,9 @@ func run(bin, transport string, size int64) error {
 		c.Close()
 		return fmt.Errorf("transfer: %w", err)
 	}
-	up, down := bench.StreamSum(seed^1, size), bench.StreamSum(seed, size)
-	say("  arrived at the ORPort: %d bytes, SHA-256 %s… (matches what the client sent)", size, hex.EncodeToString(up[:8]))
-	say("  arrived at the client: %d bytes, SHA-256 %s… (matches what the ORPort sent)", size, hex.EncodeToString(down[:8]))
-	say("  in %v, hashing included", took.Round(time.Millisecond))
+	say("  arrived at the ORPort: %d bytes, each the one the client sent at its place", size)
+	say("  arrived at the client: %d bytes, each the one the ORPort sent at its place", size)
+	say("  in %v, checking included", took.Round(time.Millisecond))
 
 	// Throughput without the demo's own hashing: zeros from the ORPort to the client.
 	bulk := 4 * size
