@@ -15,8 +15,8 @@
 // least busy loop. A tunnel is two gnet conns on that one loop, the
 // tor end and the network end, with the transport's Wire between them: tor-bound bytes
 // pass Unwrap, network-bound bytes pass Wrap (or the wire's Pacer). The outbound conn is
-// dialed off the loop (a goroutine, with a timeout) and enrolled on the inbound conn's
-// loop, so a tunnel is only ever touched by one goroutine and needs no lock. Everything of
+// dialed off the loop (on a goroutine of gnet's worker pool, with a timeout) and enrolled
+// on the inbound conn's loop, so a tunnel is only ever touched by one goroutine and needs no lock. Everything of
 // a tunnel lives in one struct reached from Conn.Context.
 //
 // # The tunnel
